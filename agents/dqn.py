@@ -1,0 +1,155 @@
+"""The DQN family: one agent class, variants by composition.
+
+An agent is a Q-network plus a value representation (critic) plus a target rule:
+- Double DQN (van Hasselt et al., 2016): the online network picks the next action, the target network scores it.
+- Dueling (Wang et al., 2016): the head splits into value and advantage streams.
+- n-step returns: the replay buffer sums rewards; the agent bootstraps with the discount it is handed.
+- Target network: every ``target_period`` env steps the trainer calls ``update_target``, which copies (tau = 1) or
+  Polyak-averages (tau < 1) the online weights into the target network.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from rlkit.config import AgentConfig
+from rlkit.critics import build_critic
+from rlkit.nets import build_q_network
+from rlkit.replay import Batch
+
+
+class DQNAgent:
+    """Deep Q-learning agent.
+
+    Args:
+        config: the ``agent`` section of the experiment config.
+        obs_shape: single observation shape; obs_dtype: its numpy dtype (uint8 stays uint8 up to the network).
+        num_actions: size of the Discrete action space.
+        device: torch device every tensor of the agent lives on.
+        seed: seeds network initialisation and the epsilon-greedy RNG.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        obs_shape: Sequence[int],
+        obs_dtype: np.dtype | str,
+        num_actions: int,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ):
+        self.config = config
+        self.obs_shape = tuple(int(d) for d in obs_shape)
+        self.obs_dtype = np.dtype(obs_dtype)
+        self.num_actions = int(num_actions)
+        self.device = torch.device(device)
+        self.critic = build_critic(config.critic)
+        net = config.net
+        torch.manual_seed(seed)
+        self.online = build_q_network(self.obs_shape, self.num_actions, self.critic.bins, net.torso, net.hidden,
+                                      config.dueling).to(self.device)
+        self.target = build_q_network(self.obs_shape, self.num_actions, self.critic.bins, net.torso, net.hidden,
+                                      config.dueling).to(self.device)
+        self.target.load_state_dict(self.online.state_dict())
+        self.target.requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.lr, eps=config.adam_eps)
+        self.rng = np.random.default_rng(seed)
+
+    # -- acting -------------------------------------------------------------------------------------------------
+    def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray | int:
+        """Epsilon-greedy actions.
+
+        obs: (B, *obs_shape) -> actions (B,) int64; or a single observation (*obs_shape) -> one int.
+        The network is skipped when every action is random, which makes the warm-up phase cheap.
+        """
+        obs = np.asarray(obs)
+        single = obs.shape == self.obs_shape
+        batch = obs[None] if single else obs
+        if batch.shape[1:] != self.obs_shape:
+            raise ValueError(f"observation shape {obs.shape} does not match the agent's {self.obs_shape}")
+        explore = self.rng.random(len(batch)) < epsilon if epsilon > 0 else np.zeros(len(batch), dtype=bool)
+        if explore.all():
+            actions = self.rng.integers(self.num_actions, size=len(batch))
+        else:
+            actions = self.greedy(batch)
+            if explore.any():
+                actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
+        return int(actions[0]) if single else actions
+
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions for a batch. obs: (B, *obs_shape) -> (B,) int64."""
+        return self.q_values(obs).argmax(1).cpu().numpy()
+
+    @torch.inference_mode()
+    def q_values(self, obs: np.ndarray) -> torch.Tensor:
+        """Q-values for a batch of observations. obs: (B, *obs_shape) -> (B, A) float32 on the agent's device."""
+        tensor = torch.as_tensor(obs, device=self.device)
+        return self.critic.q_values(self.online(tensor))
+
+    # -- learning -----------------------------------------------------------------------------------------------
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step on a replay batch.
+
+        Returns device tensors (no host sync, so a training phase of many updates never waits on the device):
+        ``loss`` (), ``q`` () mean Q of the taken actions, and ``td_errors`` (B,) per-sample losses for priorities.
+        """
+        device = self.device
+        obs = torch.as_tensor(batch.obs, device=device)
+        next_obs = torch.as_tensor(batch.next_obs, device=device)
+        actions = torch.as_tensor(batch.actions, device=device)
+        rewards = torch.as_tensor(batch.rewards, device=device)
+        discounts = torch.as_tensor(batch.discounts, device=device)
+        weights = torch.as_tensor(batch.weights, device=device)
+
+        with torch.no_grad():
+            next_outputs = self.target(next_obs)
+            chooser = self.online(next_obs) if self.config.double else next_outputs
+            next_actions = self.critic.q_values(chooser).argmax(1)
+            target = self.critic.td_target(next_outputs, next_actions, rewards, discounts)
+
+        outputs = self.online(obs)
+        outputs_sa = outputs[torch.arange(len(actions), device=device), actions]
+        per_sample = self.critic.loss(outputs_sa, target)
+        loss = (per_sample * weights).mean()
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        q_taken = self.critic.q_values(outputs_sa.detach().unsqueeze(1)).squeeze(1)
+        return {"loss": loss.detach(), "q": q_taken.mean(), "td_errors": per_sample.detach()}
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1)."""
+        tau = self.config.tau
+        if tau >= 1.0:
+            self.target.load_state_dict(self.online.state_dict())
+            return
+        online, target = list(self.online.parameters()), list(self.target.parameters())
+        torch._foreach_lerp_(target, online, tau)
+        for target_buffer, online_buffer in zip(self.target.buffers(), self.online.buffers()):
+            target_buffer.copy_(online_buffer)
+
+    # -- state --------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training: networks, optimiser, exploration RNG."""
+        return {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from ``state_dict()``; raises ValueError/RuntimeError on a shape mismatch (caller explains)."""
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state.get("target", state["online"]))
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]

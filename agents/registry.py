@@ -1,0 +1,63 @@
+"""Named agent presets: ``agent.name`` in a config picks a class and the flags it implies.
+
+| name               | class    | implies                    |
+|--------------------|----------|----------------------------|
+| dqn                | DQNAgent |                            |
+| double_dqn         | DQNAgent | double: true               |
+| dueling_dqn        | DQNAgent | dueling: true              |
+| double_dueling_dqn | DQNAgent | double: true, dueling: true|
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from rlkit.config import Config
+from rlkit.errors import ConfigError
+
+from .dqn import DQNAgent
+
+PRESETS: dict[str, tuple[type, dict[str, Any]]] = {
+    "dqn": (DQNAgent, {}),
+    "double_dqn": (DQNAgent, {"double": True}),
+    "dueling_dqn": (DQNAgent, {"dueling": True}),
+    "double_dueling_dqn": (DQNAgent, {"double": True, "dueling": True}),
+}
+
+
+def resolve_preset(config: Config) -> Config:
+    """Apply the flags ``agent.name`` implies; a flag the config sets to the opposite value is an error.
+
+    Returns a new Config (the input is not modified).
+    """
+    name = config.agent.name
+    if name not in PRESETS:
+        guess = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f"did you mean '{guess[0]}'?" if guess else f"choose one of {', '.join(PRESETS)}"
+        raise ConfigError(f"config field 'agent.name': unknown agent '{name}'; {hint}")
+    implied = PRESETS[name][1]
+    agent = config.agent.model_copy()
+    for field, value in implied.items():
+        if field in config.agent.model_fields_set and getattr(config.agent, field) != value:
+            raise ConfigError(
+                f"config field 'agent.{field}': agent '{name}' implies {field}={str(value).lower()}, but the config "
+                f"sets {field}={str(getattr(config.agent, field)).lower()}; drop agent.{field} or pick another agent.name"
+            )
+        setattr(agent, field, value)
+    return config.model_copy(update={"agent": agent})
+
+
+def build_agent(
+    config: Config, obs_shape: Sequence[int], obs_dtype: np.dtype | str, num_actions: int, device: torch.device
+) -> DQNAgent:
+    """Build the agent a (preset-resolved) config names, for the given spaces, on ``device``."""
+    config = resolve_preset(config)
+    agent_class = PRESETS[config.agent.name][0]
+    try:
+        return agent_class(config.agent, obs_shape, obs_dtype, num_actions, device=device, seed=config.seed)
+    except ValueError as error:
+        raise ConfigError(f"config field 'agent.net': {error}") from None

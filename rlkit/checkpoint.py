@@ -1,0 +1,132 @@
+"""Checkpoints: versioned, written atomically, loaded without executing code.
+
+A checkpoint is a ``torch.save`` file of one dict holding only tensors and plain data:
+
+    {"format": "rlkit-checkpoint", "version": 1,
+     "config": {...},                     # the resolved experiment config, as builtins
+     "spaces": {"obs_shape": [...], "obs_dtype": "float32", "num_actions": 2},
+     "agent": {...},                      # the agent's state_dict (networks, optimiser, exploration RNG)
+     "trainer": {...},                    # step counters and the RNG states of torch, numpy and the replay buffer
+    }
+
+``load_checkpoint`` uses ``torch.load(weights_only=True)``: a file that asks the unpickler for any Python object
+beyond tensors and builtins (the way a malicious pickle runs code) is refused before anything in it runs.
+``save_checkpoint`` writes to a temporary file in the same directory, fsyncs it and renames it over the target, so
+an interrupted save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlkit.errors import CheckpointError, RunDirError
+
+FORMAT = "rlkit-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Atomically write ``payload`` (tensors and builtins only) to ``path``; returns the path.
+
+    Raises RunDirError with one line when the disk is full or the directory is not writable; the previous file at
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    payload = {"format": FORMAT, "version": VERSION, **payload}
+    atomic_write(path, lambda handle: torch.save(payload, handle))
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint without executing code from it.
+
+    Raises CheckpointError naming the file when it is missing, corrupt or truncated, holds Python objects
+    (refused unpickled), is not an rlkit checkpoint, or comes from a newer version of rlkit.
+    """
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "checkpoints" / "latest.pt"
+        if not candidate.is_file():
+            raise CheckpointError(f"'{path}' is a directory without checkpoints/latest.pt; pass a .pt checkpoint file")
+        path = candidate
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' not found; pass the path of a .pt file written by rlkit train")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise CheckpointError(
+                f"refused to load '{path}': it asks to run Python code or build arbitrary objects, which rlkit "
+                "never does; only load checkpoints written by rlkit"
+            ) from None
+        raise CheckpointError(f"checkpoint '{path}' is corrupt or truncated ({_first_line(error)})") from None
+    except Exception as error:  # torch raises RuntimeError, EOFError, zipfile errors... for damaged files
+        raise CheckpointError(f"checkpoint '{path}' is corrupt or truncated ({_first_line(error)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"'{path}' is not an rlkit checkpoint (no '{FORMAT}' header); to use a Stable-Baselines3 model, "
+            "convert it first"
+        )
+    if not isinstance(payload.get("version"), int) or payload["version"] > VERSION:
+        raise CheckpointError(
+            f"checkpoint '{path}' has format version {payload.get('version')}, newer than this rlkit's {VERSION}; "
+            "upgrade rlkit"
+        )
+    for key in ("config", "spaces", "agent"):
+        if key not in payload:
+            raise CheckpointError(f"checkpoint '{path}' lacks its '{key}' entry; it is damaged or incomplete")
+    payload["path"] = str(path)
+    return payload
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(handle)`` on a temporary file beside ``path``, fsync, then rename it over ``path``.
+
+    Used for checkpoints and replay files. OSErrors become one-line RunDirErrors; the temporary file is removed.
+    """
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        _fsync_directory(path.parent)
+    except (OSError, RuntimeError) as error:
+        temporary.unlink(missing_ok=True)
+        cause = error if isinstance(error, OSError) else error.__cause__ or error
+        if getattr(cause, "errno", None) == errno.ENOSPC or "No space left" in str(error):
+            raise RunDirError(f"disk full while writing '{path}'; free space or set run_dir to another disk") from None
+        raise RunDirError(f"cannot write '{path}' ({_first_line(error)}); check permissions or set run_dir") from None
+
+
+def clean_temporary_files(directory: Path) -> None:
+    """Remove temporaries that a killed process left behind (they never replaced a real file)."""
+    for stale in directory.glob(".*.tmp*"):
+        stale.unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not every platform lets a directory be opened.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__

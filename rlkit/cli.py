@@ -1,0 +1,108 @@
+"""The ``rlkit`` command.
+
+    rlkit train CONFIG [key=value ...]            train a new run from a YAML preset with dotted overrides
+    rlkit train --resume RUN_DIR [key=value ...]  continue a run from its latest checkpoint
+    rlkit eval CKPT [--env ID] [--episodes N] [--video DIR] [--seed S] [--epsilon E]
+
+A user error (bad config, unknown env, missing or corrupt checkpoint, ...) prints one line to stderr and exits
+with status 2; nothing in an existing run directory is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from rlkit.errors import RlkitError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints usage plus an error; we print one line, like every other rlkit error, and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"rlkit: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``rlkit`` console script."""
+    parser = _Parser(prog="rlkit", description="Value-based deep RL: train, evaluate and export DQN-family agents.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train an agent from a YAML config",
+                                description="Train from a YAML preset; key=value pairs override config fields.")
+    train.add_argument("config", nargs="?", help="YAML preset, e.g. configs/cartpole_dqn.yaml")
+    train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. agent.lr=0.001 train.total_steps=20000")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/latest.pt")
+    train.add_argument("--no-progress", action="store_true", help="print a line per evaluation instead of a bar")
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint greedily",
+                                   description="Greedy evaluation of a checkpoint; prints mean ± std return.")
+    evaluate.add_argument("checkpoint", help="checkpoint .pt file or run directory")
+    evaluate.add_argument("--env", help="env id (or module:EnvId) with matching spaces; default: the training env")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
+    evaluate.add_argument("--video", metavar="DIR", help="record the first episode as an mp4 in DIR")
+    evaluate.add_argument("--seed", type=int, default=0, help="episode k is reset with seed+k (default 0)")
+    evaluate.add_argument("--epsilon", type=float, default=0.0, help="random-action probability (default 0)")
+    evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "eval":
+            return _eval(args)
+    except RlkitError as error:
+        sys.stderr.write(f"rlkit: error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("rlkit: interrupted; a run continues with `rlkit train --resume RUN_DIR`\n")
+        return 130
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rlkit.config import load_config
+    from rlkit.trainer import resume, train
+
+    progress = False if args.no_progress else None
+    if args.resume:
+        # With --resume every positional is an override: `rlkit train --resume RUN k=v` parses k=v as config.
+        overrides = ([args.config] if args.config else []) + list(args.overrides)
+        result = resume(args.resume, overrides, progress=progress)
+    else:
+        if not args.config:
+            raise RlkitError("rlkit train needs a CONFIG file (e.g. configs/cartpole_dqn.yaml) or --resume RUN_DIR")
+        if "=" in args.config and not Path(args.config).exists():
+            raise RlkitError(f"'{args.config}' looks like an override; put the CONFIG file first")
+        config = load_config(args.config, args.overrides)
+        run_dir = config.run_dir or str(Path("runs") / Path(args.config).stem)
+        result = train(config, run_dir, progress=progress)
+    stop = " (reached train.target_return)" if result.stopped_early else ""
+    print(f"trained {result.steps:,} env steps, {result.updates:,} updates in {result.seconds:.1f} s{stop}; "
+          f"final greedy return {result.eval_mean:.2f} ± {result.eval_std:.2f}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from rlkit.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, args.env, args.episodes, args.video, args.seed, args.epsilon,
+                                 args.device)
+    print(f"{result.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {len(result.returns)} episodes "
+          f"(min {result.returns.min():.1f}, max {result.returns.max():.1f})")
+    if result.video_dir:
+        print(f"video: {result.video_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

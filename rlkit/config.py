@@ -1,0 +1,248 @@
+"""Typed experiment config: YAML presets, dotted ``key=value`` overrides, validation with clear errors.
+
+A config is a tree of pydantic models. ``load_config("configs/cartpole_dqn.yaml", ["agent.lr=1e-3"])`` reads the
+YAML file, applies the overrides, and validates the result; every problem becomes one ``ConfigError`` line that
+names the field, e.g. ``unknown config key 'agent.lr_rate'; did you mean 'agent.lr'?``.
+
+Which agent a name picks (and the flags a preset implies) is the agent registry's business, not this module's:
+the machinery knows no agent.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rlkit.errors import ConfigError
+
+
+class _Section(BaseModel):
+    # extra="forbid" turns a typo into an error instead of a silently ignored key.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvConfig(_Section):
+    """Which environment to train on and how to vectorise it."""
+
+    id: str = Field("CartPole-v1", description="Gymnasium id, or 'module:EnvId' to import a module that registers it")
+    num_envs: int = Field(1, ge=1, description="parallel environments stepped together")
+    vectorization: Literal["sync", "async"] = Field("sync", description="sync: one process; async: one per env")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
+
+
+class CriticConfig(_Section):
+    """Value representation: how network outputs become Q-values and how the TD loss is computed."""
+
+    type: Literal["scalar"] = Field("scalar", description="value representation")
+    loss: Literal["huber", "mse"] = Field("huber", description="regression loss of the scalar critic")
+
+
+class NetConfig(_Section):
+    """Q-network architecture: a torso and a head."""
+
+    torso: Literal["mlp", "nature_cnn"] = Field("mlp", description="feature extractor")
+    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP layer widths")
+
+    @model_validator(mode="after")
+    def _positive_widths(self) -> "NetConfig":
+        if any(width < 1 for width in self.hidden):
+            raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
+        return self
+
+
+class AgentConfig(_Section):
+    """The learning agent. ``name`` picks a registry preset (dqn, double_dqn, dueling_dqn, double_dueling_dqn)."""
+
+    name: str = Field("dqn", description="agent preset from the registry")
+    double: bool = Field(False, description="Double DQN: online net picks the next action, target net scores it")
+    dueling: bool = Field(False, description="dueling head: V(s) + A(s, a) - mean_a A(s, a)")
+    n_step: int = Field(1, ge=1, le=100, description="steps summed in the TD target")
+    gamma: float = Field(0.99, gt=0.0, le=1.0, description="discount factor")
+    lr: float = Field(1e-4, gt=0.0, le=1.0, description="Adam learning rate")
+    adam_eps: float = Field(1e-8, gt=0.0, description="Adam epsilon")
+    max_grad_norm: Optional[float] = Field(10.0, gt=0.0, description="clip the gradient norm; null disables")
+    target_period: int = Field(1000, ge=1, description="env steps between target-network updates")
+    tau: float = Field(1.0, gt=0.0, le=1.0, description="target <- tau*online + (1-tau)*target; 1.0 is a hard copy")
+    critic: CriticConfig = Field(default_factory=CriticConfig)
+    net: NetConfig = Field(default_factory=NetConfig)
+
+
+class ReplayConfig(_Section):
+    """Experience replay."""
+
+    capacity: int = Field(100_000, ge=1, description="transitions kept (all envs together)")
+    batch_size: int = Field(32, ge=1, description="transitions per gradient step")
+    save_with_checkpoint: bool = Field(False, description="write the buffer beside each checkpoint (replay.npz)")
+
+
+class ExplorationConfig(_Section):
+    """Linear epsilon-greedy schedule: ``start`` to ``end`` over ``fraction`` of ``train.total_steps``."""
+
+    start: float = Field(1.0, ge=0.0, le=1.0)
+    end: float = Field(0.05, ge=0.0, le=1.0)
+    fraction: float = Field(0.1, gt=0.0, le=1.0)
+    eval_epsilon: float = Field(0.0, ge=0.0, le=1.0, description="epsilon during greedy evaluation")
+
+    @model_validator(mode="after")
+    def _decreasing(self) -> "ExplorationConfig":
+        if self.end > self.start:
+            raise ValueError(f"end ({self.end}) must not exceed start ({self.start})")
+        return self
+
+
+class TrainConfig(_Section):
+    """The training loop's budget and schedule; every period is counted in env steps (all envs together)."""
+
+    total_steps: int = Field(100_000, ge=1, description="env steps to train for")
+    learning_starts: int = Field(1_000, ge=0, description="env steps of random-policy data before updates start")
+    train_freq: int = Field(4, ge=1, description="env steps between training phases")
+    gradient_steps: int = Field(1, ge=1, description="gradient updates per training phase")
+    eval_every: int = Field(10_000, ge=0, description="env steps between greedy evaluations; 0 disables")
+    eval_episodes: int = Field(10, ge=1, description="episodes per greedy evaluation")
+    checkpoint_every: int = Field(10_000, ge=0, description="env steps between checkpoints; 0: only the final one")
+    target_return: Optional[float] = Field(None, description="stop early once a greedy evaluation reaches this mean")
+    log_every: int = Field(1_000, ge=1, description="env steps between TensorBoard scalar writes")
+
+
+class Config(_Section):
+    """A whole experiment."""
+
+    seed: int = Field(0, ge=0, description="seeds torch, numpy, the replay buffer and the envs")
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
+    run_dir: Optional[str] = Field(None, description="where logs and checkpoints go; default runs/<config name>")
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
+    exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _compatible(self) -> "Config":
+        if self.replay.capacity < self.replay.batch_size:
+            raise ValueError(
+                f"replay.capacity ({self.replay.capacity}) is smaller than replay.batch_size ({self.replay.batch_size})"
+            )
+        if self.replay.capacity < self.env.num_envs:
+            raise ValueError(f"replay.capacity ({self.replay.capacity}) must hold one step of env.num_envs envs")
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got '{self.device}'")
+        return self
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML preset (or start from defaults when ``path`` is None), apply ``key=value`` overrides, validate.
+
+    Raises ConfigError with one line naming the file or field at fault.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    for override in overrides:
+        key, value = _parse_override(override)
+        _set_dotted(raw, key, value)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Validate a nested dict (as read from YAML or stored in a checkpoint) into a Config."""
+    _check_keys(raw, Config, prefix="")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """Plain nested dict of builtins (what YAML and checkpoints store)."""
+    return config.model_dump(mode="json")
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (the run directory's ``config.yaml``)."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """Return a new Config with dotted overrides applied to an existing one (used by ``--resume``)."""
+    raw = config_to_dict(config)
+    for override in overrides:
+        key, value = _parse_override(override)
+        _set_dotted(raw, key, value)
+    return config_from_dict(raw)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found; pass a YAML preset such as configs/cartpole_dqn.yaml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{text}' is not of the form key=value (e.g. agent.lr=0.001)")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    # PyYAML reads '1e-3' as a string (YAML 1.1); numbers are what users mean.
+    if isinstance(parsed, str):
+        try:
+            parsed = float(parsed) if any(c in parsed for c in ".eE") else int(parsed)
+        except ValueError:
+            pass
+    return key.strip(), parsed
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{key}': '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _check_keys(raw: Any, model: type[BaseModel], prefix: str) -> None:
+    """Reject unknown keys with a did-you-mean before pydantic sees them (its message has no suggestion)."""
+    if not isinstance(raw, dict):
+        return
+    fields = model.model_fields
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            candidates = [f"{prefix}{name}" for name in fields]
+            guess = difflib.get_close_matches(dotted, candidates, n=1, cutoff=0.6)
+            hint = f"; did you mean '{guess[0]}'?" if guess else f"; valid keys here: {', '.join(candidates)}"
+            raise ConfigError(f"unknown config key '{dotted}'{hint}")
+        annotation = fields[key].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            _check_keys(value, annotation, prefix=f"{dotted}.")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or first["type"] == "value_error" else f" (got {got!r})"
+    more = len(error.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    where = f"config field '{location}'" if location else "config"
+    return f"{where}: {message}{shown}{tail}"

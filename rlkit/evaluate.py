@@ -1,0 +1,144 @@
+"""Greedy evaluation of any checkpoint on any compatible environment, with optional video; ``load_agent``.
+
+    agent = load_agent("runs/cartpole_dqn/checkpoints/final.pt")
+    action = agent.act(obs)            # one observation -> one int; a batch (B, *obs_shape) -> (B,) actions
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.agents.registry import build_agent
+from rlkit.checkpoint import load_checkpoint
+from rlkit.config import Config, config_from_dict
+from rlkit.device import resolve_device
+from rlkit.errors import CheckpointError, EnvError, RlkitError
+from rlkit.vec import make_env
+
+
+@dataclass
+class EvalResult:
+    """Returns of greedy evaluation episodes (raw env rewards, summed)."""
+
+    returns: np.ndarray  # (episodes,) float64
+    lengths: np.ndarray  # (episodes,) int64
+    env_id: str
+    video_dir: str | None = None
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.returns.std())
+
+
+def load_agent(path: str | Path, device: str = "cpu") -> Any:
+    """Load a trained agent from a checkpoint file (or a run directory) for acting.
+
+    The returned agent's ``act(obs)`` takes one observation and returns an int action (or a batch and returns an
+    array). Raises CheckpointError with one line when the file is missing, corrupt, unsafe or mismatched.
+    """
+    payload = load_checkpoint(path)
+    agent, _ = agent_from_checkpoint(payload, device)
+    return agent
+
+
+def agent_from_checkpoint(payload: dict[str, Any], device: str = "cpu") -> tuple[Any, Config]:
+    """Rebuild the agent a loaded checkpoint describes and load its weights. Returns (agent, config)."""
+    path = payload.get("path", "checkpoint")
+    try:
+        config = config_from_dict(payload["config"])
+        spaces = payload["spaces"]
+        agent = build_agent(config, spaces["obs_shape"], spaces["obs_dtype"], spaces["num_actions"],
+                            resolve_device(device))
+    except (RlkitError, KeyError, TypeError) as error:
+        raise CheckpointError(f"checkpoint '{path}' has an unusable config or spaces entry ({error})") from None
+    try:
+        agent.load_state_dict(payload["agent"])
+    except (RuntimeError, KeyError, ValueError) as error:
+        first = str(error).strip().splitlines()[0][:160]
+        raise CheckpointError(
+            f"checkpoint '{path}' does not match the architecture its config describes ({first}); "
+            "it was edited or written by an incompatible rlkit"
+        ) from None
+    return agent, config
+
+
+def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Play ``episodes`` full episodes with epsilon-greedy actions (greedy by default) on a single env.
+
+    Episode k is reset with seed ``seed + k`` so evaluations are repeatable. Returns (returns, lengths).
+    """
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            action = agent.act(obs, epsilon)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            returns[episode] += float(reward)
+            lengths[episode] += 1
+            done = terminated or truncated
+    return returns, lengths
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    env_id: str | None = None,
+    episodes: int = 10,
+    video_dir: str | Path | None = None,
+    seed: int = 0,
+    epsilon: float = 0.0,
+    device: str = "cpu",
+) -> EvalResult:
+    """Evaluate a checkpoint greedily on its own env or on ``env_id`` (any env with matching spaces).
+
+    ``env_id`` may be ``module:EnvId``; the module is imported so it can register the env. With ``video_dir`` the
+    first episode is recorded as an mp4 there (needs moviepy: ``pip install 'rlkit[video]'``).
+    """
+    if episodes < 1:
+        raise RlkitError(f"--episodes must be >= 1, got {episodes}")
+    payload = load_checkpoint(path)
+    agent, config = agent_from_checkpoint(payload, device)
+    env_id = env_id or config.env.id
+    same_env = env_id == config.env.id
+    env = make_env(env_id, render_mode="rgb_array" if video_dir else None,
+                   env_kwargs=config.env.kwargs if same_env else None)
+    try:
+        _check_compatible(env, payload["spaces"], env_id)
+        if video_dir is not None:
+            env = _record_video(env, Path(video_dir))
+        with torch.inference_mode():
+            returns, lengths = run_episodes(agent, env, episodes, epsilon, seed)
+    finally:
+        env.close()
+    return EvalResult(returns, lengths, env_id, str(video_dir) if video_dir else None)
+
+
+def _check_compatible(env: Any, spaces: dict[str, Any], env_id: str) -> None:
+    obs_shape = tuple(env.observation_space.shape)
+    want_shape = tuple(spaces["obs_shape"])
+    if obs_shape != want_shape or int(env.action_space.n) != int(spaces["num_actions"]):
+        raise EnvError(
+            f"env '{env_id}' has observations {obs_shape} and {env.action_space.n} actions, but the checkpoint "
+            f"expects observations {want_shape} and {spaces['num_actions']} actions; pick an env with matching spaces"
+        )
+
+
+def _record_video(env: Any, video_dir: Path) -> Any:
+    try:
+        import moviepy  # noqa: F401  (gymnasium's RecordVideo encodes with it)
+    except ImportError:
+        raise RlkitError("--video needs moviepy; install it with: pip install 'rlkit[video]'") from None
+    from gymnasium.wrappers import RecordVideo
+
+    video_dir.mkdir(parents=True, exist_ok=True)
+    return RecordVideo(env, str(video_dir), episode_trigger=lambda episode: episode == 0, disable_logger=True)

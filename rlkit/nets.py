@@ -1,0 +1,113 @@
+"""Q-networks: a torso that turns observations into features and a head that emits ``num_actions x bins`` outputs.
+
+``bins`` is the critic's output width per action (1 for a scalar Q-value, m for a distributional critic), so one
+network serves every value representation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Fully connected torso. obs: (B, *obs_shape) any dtype -> features: (B, hidden[-1]) float32."""
+
+    def __init__(self, obs_shape: Sequence[int], hidden: Sequence[int]):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = int(np.prod(obs_shape))
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        self.layers = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.layers(obs.float())
+
+
+class NatureCNN(nn.Module):
+    """The Nature DQN torso (Mnih et al., 2015). obs: (B, C, 84, 84) uint8 -> features: (B, 512) float32.
+
+    uint8 frames travel to the device as uint8 (4x fewer bytes) and are scaled to [0, 1] here.
+    """
+
+    def __init__(self, obs_shape: Sequence[int]):
+        super().__init__()
+        channels = obs_shape[0]
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, *obs_shape)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(flat, 512), nn.ReLU())
+        self.out_features = 512
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        return self.fc(self.conv(x))
+
+
+class QHead(nn.Module):
+    """Plain head: features (B, F) -> outputs (B, A, bins)."""
+
+    def __init__(self, in_features: int, num_actions: int, bins: int):
+        super().__init__()
+        self.num_actions, self.bins = num_actions, bins
+        self.linear = nn.Linear(in_features, num_actions * bins)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(features).view(-1, self.num_actions, self.bins)
+
+
+class DuelingHead(nn.Module):
+    """Dueling head (Wang et al., 2016): outputs = V(s) + A(s, a) - mean_a A(s, a), per bin. (B, F) -> (B, A, bins).
+
+    For a distributional critic the combination acts on logits, as in Rainbow.
+    """
+
+    def __init__(self, in_features: int, num_actions: int, bins: int):
+        super().__init__()
+        self.num_actions, self.bins = num_actions, bins
+        self.value = nn.Linear(in_features, bins)
+        self.advantage = nn.Linear(in_features, num_actions * bins)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        value = self.value(features).view(-1, 1, self.bins)
+        advantage = self.advantage(features).view(-1, self.num_actions, self.bins)
+        return value + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+class QNetwork(nn.Module):
+    """Torso + head. obs: (B, *obs_shape) -> outputs: (B, num_actions, bins) float32."""
+
+    def __init__(self, torso: nn.Module, num_actions: int, bins: int, dueling: bool):
+        super().__init__()
+        self.torso = torso
+        head = DuelingHead if dueling else QHead
+        self.head = head(torso.out_features, num_actions, bins)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.torso(obs))
+
+
+def build_q_network(
+    obs_shape: Sequence[int], num_actions: int, bins: int, torso: str, hidden: Sequence[int], dueling: bool
+) -> QNetwork:
+    """Build a Q-network from config values. ``torso`` is 'mlp' or 'nature_cnn'."""
+    if torso == "mlp":
+        body: nn.Module = MLP(obs_shape, hidden)
+    elif torso == "nature_cnn":
+        if len(obs_shape) != 3:
+            raise ValueError(f"nature_cnn needs (C, H, W) observations, got shape {tuple(obs_shape)}")
+        body = NatureCNN(obs_shape)
+    else:
+        raise ValueError(f"unknown torso '{torso}'; use 'mlp' or 'nature_cnn'")
+    return QNetwork(body, num_actions, bins, dueling)

@@ -1,0 +1,297 @@
+"""The training loop: act, step, store, sample, update, log, evaluate, checkpoint.
+
+Every period in the config is counted in env steps, summed over the vector envs. One iteration steps all envs
+once; a training phase runs ``gradient_steps`` updates each time the step counter crosses a multiple of
+``train_freq``; the target network is updated each time it crosses a multiple of ``target_period``.
+
+    result = train(load_config("configs/cartpole_dqn.yaml"))          # a new run
+    result = resume("runs/cartpole_dqn")                               # continue from checkpoints/latest.pt
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.agents.registry import build_agent, resolve_preset
+from rlkit.checkpoint import atomic_write, clean_temporary_files, load_checkpoint, save_checkpoint
+from rlkit.config import Config, apply_overrides, config_from_dict, config_to_dict, save_config
+from rlkit.device import resolve_device
+from rlkit.errors import CheckpointError, RunDirError, TrainingError
+from rlkit.evaluate import agent_from_checkpoint, run_episodes
+from rlkit.replay import ReplayBuffer
+from rlkit.vec import make_env, make_vec_env
+
+# Evaluation episodes use seeds far from the training envs' so the two never replay the same episodes.
+EVAL_SEED_OFFSET = 1_000_000
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    run_dir: Path
+    steps: int
+    episodes: int
+    updates: int
+    seconds: float
+    eval_mean: float
+    eval_std: float
+    checkpoint: Path
+    stopped_early: bool
+
+
+def train(config: Config, run_dir: str | Path | None = None, progress: bool | None = None) -> TrainResult:
+    """Start a new run. The run directory (``run_dir``, else ``config.run_dir``) must not hold a run already.
+
+    Everything a user can get wrong (config, env id, spaces, run directory) is checked before the directory is
+    created, so a failed start leaves nothing behind.
+    """
+    config = resolve_preset(config)
+    run_dir = Path(run_dir or config.run_dir or "runs/default")
+    if (run_dir / "config.yaml").exists() or (run_dir / "checkpoints").exists():
+        raise RunDirError(
+            f"run directory '{run_dir}' already holds a run; continue it with `rlkit train --resume {run_dir}` "
+            "or pick a new one with run_dir=..."
+        )
+    trainer = Trainer(config, run_dir, progress=progress)
+    return trainer.run()
+
+
+def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> TrainResult:
+    """Continue a run from its latest checkpoint: step counters, optimiser, schedules and RNG states restored.
+
+    ``overrides`` may change the budget (``train.total_steps=...``) or logging; they are applied to the config
+    stored in the checkpoint.
+    """
+    run_dir = Path(run_dir)
+    latest = run_dir / "checkpoints" / "latest.pt"
+    if not latest.is_file():
+        raise CheckpointError(f"cannot resume '{run_dir}': no checkpoints/latest.pt there; start it with rlkit train")
+    payload = load_checkpoint(latest)
+    config = apply_overrides(config_from_dict(payload["config"]), overrides)
+    trainer = Trainer(resolve_preset(config), run_dir, progress=progress, checkpoint=payload)
+    return trainer.run()
+
+
+def epsilon_at(step: int, start: float, end: float, decay_steps: float) -> float:
+    """Linear epsilon schedule: ``start`` at step 0 to ``end`` at ``decay_steps``, constant afterwards."""
+    fraction = min(1.0, step / max(decay_steps, 1.0))
+    return start + fraction * (end - start)
+
+
+class Trainer:
+    """Owns the envs, replay, agent, logger and checkpoints of one run. Build it through ``train`` or ``resume``."""
+
+    def __init__(self, config: Config, run_dir: Path, progress: bool | None = None,
+                 checkpoint: dict[str, Any] | None = None):
+        self.config, self.run_dir = config, Path(run_dir)
+        self.device = resolve_device(config.device)
+        seed = config.seed
+        self.env = make_vec_env(config.env.id, config.env.num_envs, seed, config.env.vectorization, config.env.kwargs)
+        self.eval_env = make_env(config.env.id, env_kwargs=config.env.kwargs)
+        self.replay = ReplayBuffer(config.replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
+                                   config.agent.n_step, config.agent.gamma, seed=seed + 1)
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        self.step = self.updates = self.episodes = self.evaluations = 0
+        if checkpoint is None:
+            self.agent = build_agent(config, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions, self.device)
+        else:
+            self._restore(checkpoint)
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self._prepare_run_dir()
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.recent_returns: deque[float] = deque(maxlen=20)
+        self.last_eval = (float("nan"), float("nan"))
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        """Train until ``train.total_steps`` env steps (or ``train.target_return``); returns a TrainResult."""
+        from torch.utils.tensorboard import SummaryWriter  # imported here: tensorboard is slow to import
+
+        cfg, train_cfg = self.config, self.config.train
+        agent, env, replay = self.agent, self.env, self.replay
+        decay_steps = cfg.exploration.fraction * train_cfg.total_steps
+        warmup = max(cfg.replay.batch_size, min(train_cfg.learning_starts, len(replay) + train_cfg.learning_starts))
+        if len(replay) == 0 and self.step > 0:
+            warmup = max(cfg.replay.batch_size, min(train_cfg.learning_starts, cfg.replay.capacity))
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if self.step else None)
+        bar = self._progress_bar()
+        obs = env.reset(seed=cfg.seed + self.step)
+        loss_sum = torch.zeros((), device=self.device)
+        q_sum = torch.zeros((), device=self.device)
+        window_updates, window_start, window_step = 0, time.perf_counter(), self.step
+        started, stopped_early = time.perf_counter(), False
+        try:
+            while self.step < train_cfg.total_steps:
+                epsilon = epsilon_at(self.step, cfg.exploration.start, cfg.exploration.end, decay_steps)
+                actions = agent.act(obs, epsilon)
+                out = env.step(actions)
+                replay.add(obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated)
+                obs = out.obs
+                previous, self.step = self.step, self.step + env.num_envs
+                for episode_return, episode_length in out.episodes:
+                    self.episodes += 1
+                    self.recent_returns.append(episode_return)
+                    writer.add_scalar("charts/episodic_return", episode_return, self.step)
+                    writer.add_scalar("charts/episodic_length", episode_length, self.step)
+
+                phases = self.step // train_cfg.train_freq - previous // train_cfg.train_freq
+                if phases and len(replay) >= warmup:
+                    phase_loss = torch.zeros((), device=self.device)
+                    for _ in range(phases * train_cfg.gradient_steps):
+                        metrics = agent.update(replay.sample(cfg.replay.batch_size))
+                        phase_loss += metrics["loss"]
+                        q_sum += metrics["q"]
+                    self.updates += phases * train_cfg.gradient_steps
+                    window_updates += phases * train_cfg.gradient_steps
+                    if not torch.isfinite(phase_loss):
+                        self._diverged(phase_loss.item())
+                    loss_sum += phase_loss
+                if self.step // cfg.agent.target_period != previous // cfg.agent.target_period:
+                    agent.update_target()
+
+                if self._crossed(previous, train_cfg.log_every):
+                    now = time.perf_counter()
+                    steps_per_second = (self.step - window_step) / max(now - window_start, 1e-9)
+                    writer.add_scalar("charts/epsilon", epsilon, self.step)
+                    writer.add_scalar("charts/steps_per_second", steps_per_second, self.step)
+                    if window_updates:
+                        writer.add_scalar("train/loss", (loss_sum / window_updates).item(), self.step)
+                        writer.add_scalar("train/mean_q", (q_sum / window_updates).item(), self.step)
+                    loss_sum.zero_(), q_sum.zero_()
+                    window_updates, window_start, window_step = 0, now, self.step
+                    self._show(bar, previous, steps_per_second)
+                if self._crossed(previous, train_cfg.eval_every):
+                    mean, _ = self._evaluate(writer)
+                    if train_cfg.target_return is not None and mean >= train_cfg.target_return:
+                        stopped_early = True
+                        break
+                if self._crossed(previous, train_cfg.checkpoint_every):
+                    self._save(self.checkpoint_dir / "latest.pt")
+        finally:
+            if bar is not None:
+                bar.close()
+        if not stopped_early:
+            self._evaluate(writer)
+        writer.close()
+        env.close()
+        self.eval_env.close()
+        self._save(self.checkpoint_dir / "latest.pt")
+        final = self.checkpoint_dir / "final.pt"
+        atomic_write(final, lambda handle: handle.write((self.checkpoint_dir / "latest.pt").read_bytes()))
+        return TrainResult(self.run_dir, self.step, self.episodes, self.updates, time.perf_counter() - started,
+                           self.last_eval[0], self.last_eval[1], final, stopped_early)
+
+    # -- pieces of the loop -------------------------------------------------------------------------------------
+    def _crossed(self, previous: int, period: int) -> bool:
+        return period > 0 and self.step // period != previous // period
+
+    def _evaluate(self, writer: Any) -> tuple[float, float]:
+        cfg = self.config
+        seed = cfg.seed + EVAL_SEED_OFFSET
+        with torch.inference_mode():
+            returns, lengths = run_episodes(self.agent, self.eval_env, cfg.train.eval_episodes,
+                                            cfg.exploration.eval_epsilon, seed)
+        self.evaluations += 1
+        self.last_eval = (float(returns.mean()), float(returns.std()))
+        writer.add_scalar("eval/mean_return", self.last_eval[0], self.step)
+        writer.add_scalar("eval/std_return", self.last_eval[1], self.step)
+        writer.add_scalar("eval/mean_length", float(lengths.mean()), self.step)
+        if not self.progress:
+            recent = np.mean(self.recent_returns) if self.recent_returns else float("nan")
+            print(f"step {self.step:>9,}/{cfg.train.total_steps:,}  episodes {self.episodes:>6,}  "
+                  f"recent return {recent:8.2f}  eval {self.last_eval[0]:8.2f} ± {self.last_eval[1]:.2f}", flush=True)
+        return self.last_eval
+
+    def _diverged(self, loss: float) -> None:
+        latest = self.checkpoint_dir / "latest.pt"
+        kept = f"the last good checkpoint is '{latest}'" if latest.exists() else "no checkpoint was written yet"
+        raise TrainingError(
+            f"loss became {loss} at step {self.step} (update {self.updates}); training stopped and {kept}; "
+            "lower agent.lr, set agent.max_grad_norm, or check the env's rewards for NaN/inf"
+        )
+
+    def _progress_bar(self) -> Any:
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.config.train.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                    file=sys.stderr)
+
+    def _show(self, bar: Any, previous: int, steps_per_second: float) -> None:
+        if bar is None:
+            return
+        recent = np.mean(self.recent_returns) if self.recent_returns else float("nan")
+        bar.update(self.step - bar.n)
+        bar.set_postfix_str(f"return {recent:.1f}  eval {self.last_eval[0]:.1f}  {steps_per_second:,.0f} steps/s")
+
+    # -- run directory and checkpoints --------------------------------------------------------------------------
+    def _prepare_run_dir(self) -> None:
+        try:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / ".write_test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise RunDirError(f"run directory '{self.run_dir}' is not writable ({error.strerror}); "
+                              "set run_dir to a writable place") from None
+        clean_temporary_files(self.checkpoint_dir)
+        if not (self.run_dir / "config.yaml").exists():
+            save_config(self.config, self.run_dir / "config.yaml")
+
+    def _save(self, path: Path) -> None:
+        replay_step = None
+        if self.config.replay.save_with_checkpoint:
+            self.replay.save(self.checkpoint_dir / "replay.npz")
+            replay_step = self.step
+        save_checkpoint(path, {
+            "config": config_to_dict(self.config),
+            "spaces": {"obs_shape": list(self.env.obs_shape), "obs_dtype": str(self.env.obs_dtype),
+                       "num_actions": self.env.num_actions, "env_id": self.config.env.id},
+            "agent": self.agent.state_dict(),
+            "trainer": {
+                "step": self.step, "updates": self.updates, "episodes": self.episodes,
+                "evaluations": self.evaluations, "replay_step": replay_step,
+                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(legacy=False),
+                "python_rng": _python_rng_state(), "replay_rng": self.replay.state_dict()["rng_state"]
+                if "rng_state" in self.replay.state_dict() else None,
+            },
+        })
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.agent, _ = agent_from_checkpoint({**payload, "config": config_to_dict(self.config)}, str(self.device))
+        state = payload.get("trainer", {})
+        self.step, self.updates = int(state.get("step", 0)), int(state.get("updates", 0))
+        self.episodes, self.evaluations = int(state.get("episodes", 0)), int(state.get("evaluations", 0))
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        if "numpy_rng" in state:
+            np.random.set_state(state["numpy_rng"])
+        if state.get("python_rng") is not None:
+            random.setstate(_tuple_state(state["python_rng"]))
+        replay_file = self.run_dir / "checkpoints" / "replay.npz"
+        if state.get("replay_step") is not None and state["replay_step"] == self.step and replay_file.is_file():
+            self.replay.load(replay_file)
+
+
+def _python_rng_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _tuple_state(state: list) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)

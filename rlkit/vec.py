@@ -1,0 +1,224 @@
+"""Vectorised environments with one autoreset convention, so nobody downstream has to think about it.
+
+Every `VecEnv.step` returns real transitions only: where an episode ended, `next_obs[i]` is the true final
+observation and `obs[i]` is already the first observation of the next episode. The trainer stores
+`(obs_before, action, reward, next_obs, terminated)` and moves on to `obs`; no transition ever leads from a
+terminal observation to a reset observation. Truncated episodes still bootstrap (the DESIGN rule), which is why
+`terminated` and `truncated` are kept apart.
+
+    env = make_vec_env("CartPole-v1", num_envs=8, seed=0)
+    obs = env.reset(seed=0)                        # (8, 4) float32
+    step = env.step(actions)                       # actions: (8,) int
+    for episode_return, episode_length in step.episodes: ...
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from rlkit.errors import EnvError
+
+VECTORIZATIONS = ("sync", "async")
+
+
+def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | None = None) -> gym.Env:
+    """One validated Gymnasium env (for evaluation and video).
+
+    `env_id` is a registered id (`CartPole-v1`) or Gymnasium's `module:EnvId` form, where the module is imported
+    first so it can register the env. `env_kwargs` go to `gym.make` (so `max_episode_steps` works too).
+    Raises `EnvError` for an unknown id, an unimportable module, or spaces rlkit cannot use.
+    """
+    if _is_atari(env_id):
+        _atari_not_supported(env_id)
+    env = _make_unchecked(env_id, render_mode, env_kwargs or {})
+    try:
+        check_spaces(env_id, env.observation_space, env.action_space)
+    except EnvError:
+        env.close()
+        raise
+    return env
+
+
+def make_vec_env(env_id: str, num_envs: int = 1, seed: int = 0, vectorization: str = "sync",
+                 env_kwargs: dict | None = None) -> VecEnv:
+    """`num_envs` copies of `env_id` behind one `VecEnv`, reset with `seed` (env i gets `seed + i`).
+
+    vectorization: "sync" steps the envs in this process (best for cheap envs such as CartPole); "async" runs one
+    worker process per env (best when a single env step is expensive).
+    """
+    if vectorization not in VECTORIZATIONS:
+        raise EnvError(f"unknown vectorization {vectorization!r}; use one of {', '.join(VECTORIZATIONS)}")
+    if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
+        raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if _is_atari(env_id):
+        _atari_not_supported(env_id)
+    env_kwargs = dict(env_kwargs or {})
+    # Validate with one env in this process first: a bad id or space is then one clean line, not a traceback
+    # from inside N worker processes.
+    make_env(env_id, env_kwargs=env_kwargs).close()
+    env_fns = [functools.partial(_make_unchecked, env_id, None, env_kwargs)] * num_envs
+    vector_cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    vec = VecEnv(vector_cls(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP))
+    vec.reset(seed=seed)
+    return vec
+
+
+@dataclass(slots=True)
+class VecStep:
+    """What one `VecEnv.step` returns; N = num_envs.
+
+    obs:        (N, *obs_shape) the observation to act on next (the reset observation where an episode ended).
+    next_obs:   (N, *obs_shape) the true successor of the previous obs (the final observation where an episode
+                ended). On steps where no episode ended it is the same array object as `obs`: treat both as
+                read-only.
+    rewards:    (N,) float32.
+    terminated: (N,) bool, the episode reached a terminal state (no bootstrapping).
+    truncated:  (N,) bool, the episode was cut off (time limit); it still bootstraps from `next_obs`.
+    episodes:   (return, length) of each episode that finished on this step, in env order; return is the sum of
+                the raw rewards.
+    """
+
+    obs: np.ndarray
+    next_obs: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    episodes: list[tuple[float, int]]
+
+
+class VecEnv:
+    """A Gymnasium vector env in same-step autoreset mode, returning `VecStep`s and tracking episode statistics.
+
+    Spaces are those of a single env: `observation_space` (Box), `action_space` (Discrete).
+    """
+
+    def __init__(self, vector_env: gym.vector.VectorEnv):
+        if vector_env.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
+            # Any other mode would hand out transitions from a terminal obs to a reset obs (or no-op steps).
+            raise ValueError("VecEnv needs a vector env built with autoreset_mode=AutoresetMode.SAME_STEP")
+        self._vec = vector_env
+        self.num_envs: int = vector_env.num_envs
+        self.observation_space: gym.spaces.Box = vector_env.single_observation_space
+        self.action_space: gym.spaces.Discrete = vector_env.single_action_space
+        self.num_actions: int = int(self.action_space.n)
+        self.obs_shape: tuple = tuple(self.observation_space.shape)
+        self.obs_dtype: np.dtype = np.dtype(self.observation_space.dtype)
+        # float64 sums so long episodes of small rewards do not lose precision.
+        self._returns = np.zeros(self.num_envs, dtype=np.float64)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._closed = False
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset every env (env i seeded with `seed + i`) and the episode statistics. Returns (N, *obs_shape).
+
+        The action spaces are seeded too, so `sample_actions` is reproducible.
+        """
+        if seed is not None:
+            seed = int(seed)
+            self.action_space.seed(seed)
+            self._vec.action_space.seed(seed)
+        obs, _ = self._vec.reset(seed=seed)
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return obs
+
+    def step(self, actions: np.ndarray) -> VecStep:
+        """Step every env with `actions`: (N,) int in [0, num_actions). Ended episodes are reset on the same step."""
+        obs, rewards, terminated, truncated, infos = self._vec.step(actions)
+        self._returns += rewards
+        self._lengths += 1
+        done = terminated | truncated
+        next_obs = obs
+        episodes: list[tuple[float, int]] = []
+        if done.any():
+            next_obs = obs.copy()
+            final_obs = infos["final_obs"]
+            for i in np.flatnonzero(done):
+                next_obs[i] = final_obs[i]
+                episodes.append((float(self._returns[i]), int(self._lengths[i])))
+            self._returns[done] = 0.0
+            self._lengths[done] = 0
+        return VecStep(obs, next_obs, rewards.astype(np.float32), terminated, truncated, episodes)
+
+    def sample_actions(self) -> np.ndarray:
+        """(N,) int64 uniformly random actions from the (seeded) action space."""
+        return self._vec.action_space.sample().astype(np.int64, copy=False)
+
+    def close(self) -> None:
+        """Close the envs (and stop async workers); safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._vec.close()
+
+    def __enter__(self) -> VecEnv:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Raise `EnvError` unless the spaces are ones rlkit's agents can use: Discrete actions from 0, Box obs."""
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise EnvError(f"environment '{env_id}' has action space {action_space}; rlkit's agents need Discrete "
+                       "actions (pick an env with a Discrete action space or wrap it to discretise its actions)")
+    if int(action_space.start) != 0:
+        raise EnvError(f"environment '{env_id}' has action space {action_space}; rlkit's agents need Discrete "
+                       "actions numbered from 0 (wrap it to shift the actions)")
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise EnvError(f"environment '{env_id}' has observation space {observation_space}; rlkit needs a Box "
+                       "observation space (wrap it, e.g. with gymnasium.wrappers.FlattenObservation)")
+
+
+def _make_unchecked(env_id: str, render_mode: str | None, env_kwargs: dict) -> gym.Env:
+    """gym.make with Gymnasium's and import errors turned into one-line `EnvError`s; also the worker env factory."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise EnvError(f"cannot import module '{module}' named in environment id '{env_id}' ({exc}); "
+                           "check the module name and that it is installed or on sys.path") from exc
+    try:
+        # The module (if any) is imported above; gym.make only needs the registered name. render_mode is passed
+        # only when asked for, as gym.make hands it to the env constructor and not every env takes one.
+        if render_mode is not None:
+            env_kwargs = {**env_kwargs, "render_mode": render_mode}
+        return gym.make(name, **env_kwargs)
+    except gym.error.UnregisteredEnv as exc:
+        raise EnvError(_unknown_id_message(env_id, name)) from exc
+    except gym.error.Error as exc:  # DeprecatedEnv, DependencyNotInstalled, UnsupportedMode, ...
+        raise EnvError(f"cannot create environment '{env_id}': {_one_line(exc)}") from exc
+    except TypeError as exc:
+        if not env_kwargs:
+            raise
+        raise EnvError(f"cannot create environment '{env_id}' with env_kwargs {env_kwargs}: {_one_line(exc)}") \
+            from exc
+
+
+def _unknown_id_message(env_id: str, name: str) -> str:
+    matches = difflib.get_close_matches(name, list(gym.registry.keys()), n=1, cutoff=0.6)
+    hint = f"did you mean '{matches[0]}'? " if matches else ""
+    return (f"unknown environment id '{env_id}'; {hint}(gymnasium.pprint_registry() lists the registered ids; "
+            "use 'module:EnvId' to import the module that registers a custom env)")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _is_atari(env_id: str) -> bool:
+    return env_id.rpartition(":")[2].startswith("ALE/")
+
+
+def _atari_not_supported(env_id: str) -> None:
+    # Atari gets its own path later: ale-py's native AtariVectorEnv with standard preprocessing (84x84 grey,
+    # frame stack, episodic life), converted to the same VecStep convention as the Gymnasium path above.
+    raise EnvError(f"environment '{env_id}' is an Atari game; rlkit's Atari support (ale-py) is not implemented "
+                   "yet, use a Gymnasium env with Discrete actions and Box observations")

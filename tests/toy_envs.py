@@ -1,0 +1,49 @@
+"""Tiny deterministic envs for tests, registered with Gymnasium on import (use them as 'toy_envs:Counter-v0').
+
+Counter-v0: obs = [t, K] float32 where t counts the steps of the episode (0 after reset) and K is the episode's
+length, drawn at reset from [length, length + length_jitter] with the env's seeded RNG (so different seeds give
+different lengths). reward = t after the step (1, 2, ...); terminated when t == K. Truncation comes from
+`max_episode_steps` (Gymnasium's TimeLimit). Every real transition therefore has next_obs == obs + [1, 0].
+ContinuousCounter-v0: the same with a Box action space, for the unsupported-space error.
+"""
+
+import gymnasium as gym
+import numpy as np
+
+
+class CounterEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self, length: int = 3, length_jitter: int = 0, render_mode=None):
+        self.render_mode = render_mode
+        self.length = length
+        self.length_jitter = length_jitter
+        self.observation_space = gym.spaces.Box(0.0, np.inf, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self._t = 0
+        self._episode_length = length
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._episode_length = self.length + int(self.np_random.integers(0, self.length_jitter + 1))
+        return self._obs(), {}
+
+    def step(self, action):
+        self._t += 1
+        return self._obs(), float(self._t), self._t >= self._episode_length, False, {}
+
+    def _obs(self):
+        return np.array([self._t, self._episode_length], dtype=np.float32)
+
+
+class ContinuousCounterEnv(CounterEnv):
+    def __init__(self, length: int = 3, length_jitter: int = 0, render_mode=None):
+        super().__init__(length, length_jitter, render_mode)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+
+# Guarded so importing the module twice (pytest and an async worker) does not warn about re-registration.
+for _env_id, _entry_point in (("Counter-v0", CounterEnv), ("ContinuousCounter-v0", ContinuousCounterEnv)):
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point=_entry_point)
