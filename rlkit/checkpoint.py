@@ -18,11 +18,14 @@ an interrupted save leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import pickle
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rlkit.errors import CheckpointError, RunDirError
@@ -83,6 +86,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"checkpoint '{path}' lacks its '{key}' entry; it is damaged or incomplete")
     payload["path"] = str(path)
     return payload
+
+
+def capture_rng_states() -> dict[str, Any]:
+    """The global RNG states of torch, numpy and Python, in a form ``weights_only`` loading accepts."""
+    kind, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return {
+        "torch": torch.get_rng_state(),
+        # numpy arrays are not plain data for the safe unpickler; a JSON string is.
+        "numpy": json.dumps([kind, key.tolist(), int(pos), int(has_gauss), float(gauss)]),
+        "python": json.dumps(random.getstate()),
+    }
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Inverse of ``capture_rng_states``."""
+    torch.set_rng_state(states["torch"])
+    kind, key, pos, has_gauss, gauss = json.loads(states["numpy"])
+    np.random.set_state((kind, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = json.loads(states["python"])
+    random.setstate((version, tuple(internal), gauss_next))
 
 
 def atomic_write(path: Path, write: Any) -> None:

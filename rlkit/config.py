@@ -61,7 +61,7 @@ class AgentConfig(_Section):
     double: bool = Field(False, description="Double DQN: online net picks the next action, target net scores it")
     dueling: bool = Field(False, description="dueling head: V(s) + A(s, a) - mean_a A(s, a)")
     n_step: int = Field(1, ge=1, le=100, description="steps summed in the TD target")
-    gamma: float = Field(0.99, gt=0.0, le=1.0, description="discount factor")
+    gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount factor")
     lr: float = Field(1e-4, gt=0.0, le=1.0, description="Adam learning rate")
     adam_eps: float = Field(1e-8, gt=0.0, description="Adam epsilon")
     max_grad_norm: Optional[float] = Field(10.0, gt=0.0, description="clip the gradient norm; null disables")

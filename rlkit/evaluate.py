@@ -140,5 +140,4 @@ def _record_video(env: Any, video_dir: Path) -> Any:
         raise RlkitError("--video needs moviepy; install it with: pip install 'rlkit[video]'") from None
     from gymnasium.wrappers import RecordVideo
 
-    video_dir.mkdir(parents=True, exist_ok=True)
     return RecordVideo(env, str(video_dir), episode_trigger=lambda episode: episode == 0, disable_logger=True)

@@ -118,6 +118,14 @@ class ReplayBuffer:
         indices = self._rng.integers(0, len(self), size=batch_size, dtype=np.int64)
         return self._gather(indices)
 
+    def rng_state(self) -> dict:
+        """The sampling RNG's state (a dict of ints), so a resumed run samples as the original would."""
+        return self._rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        """Restore the sampling RNG from ``rng_state()``."""
+        self._rng.bit_generator.state = state
+
     def state_dict(self) -> dict:
         """Buffer contents, write position and sampling RNG state: numpy arrays and python ints/floats/str only.
 

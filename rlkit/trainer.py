@@ -11,7 +11,6 @@ once; a training phase runs ``gradient_steps`` updates each time the step counte
 from __future__ import annotations
 
 import random
-import shutil
 import sys
 import time
 from collections import deque
@@ -23,7 +22,8 @@ import numpy as np
 import torch
 
 from rlkit.agents.registry import build_agent, resolve_preset
-from rlkit.checkpoint import atomic_write, clean_temporary_files, load_checkpoint, save_checkpoint
+from rlkit.checkpoint import (atomic_write, capture_rng_states, clean_temporary_files, load_checkpoint,
+                              restore_rng_states, save_checkpoint)
 from rlkit.config import Config, apply_overrides, config_from_dict, config_to_dict, save_config
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, RunDirError, TrainingError
@@ -114,6 +114,7 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_eval = (float("nan"), float("nan"))
+        self.last_eval_step = -1
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -183,7 +184,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        if not stopped_early:
+        if self.last_eval_step != self.step:
             self._evaluate(writer)
         writer.close()
         env.close()
@@ -205,6 +206,7 @@ class Trainer:
             returns, lengths = run_episodes(self.agent, self.eval_env, cfg.train.eval_episodes,
                                             cfg.exploration.eval_epsilon, seed)
         self.evaluations += 1
+        self.last_eval_step = self.step
         self.last_eval = (float(returns.mean()), float(returns.std()))
         writer.add_scalar("eval/mean_return", self.last_eval[0], self.step)
         writer.add_scalar("eval/std_return", self.last_eval[1], self.step)
@@ -265,9 +267,7 @@ class Trainer:
             "trainer": {
                 "step": self.step, "updates": self.updates, "episodes": self.episodes,
                 "evaluations": self.evaluations, "replay_step": replay_step,
-                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(legacy=False),
-                "python_rng": _python_rng_state(), "replay_rng": self.replay.state_dict()["rng_state"]
-                if "rng_state" in self.replay.state_dict() else None,
+                "rng": capture_rng_states(), "replay_rng": self.replay.rng_state(),
             },
         })
 
@@ -276,22 +276,10 @@ class Trainer:
         state = payload.get("trainer", {})
         self.step, self.updates = int(state.get("step", 0)), int(state.get("updates", 0))
         self.episodes, self.evaluations = int(state.get("episodes", 0)), int(state.get("evaluations", 0))
-        if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
-        if "numpy_rng" in state:
-            np.random.set_state(state["numpy_rng"])
-        if state.get("python_rng") is not None:
-            random.setstate(_tuple_state(state["python_rng"]))
+        if "rng" in state:
+            restore_rng_states(state["rng"])
         replay_file = self.run_dir / "checkpoints" / "replay.npz"
         if state.get("replay_step") is not None and state["replay_step"] == self.step and replay_file.is_file():
             self.replay.load(replay_file)
-
-
-def _python_rng_state() -> list:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _tuple_state(state: list) -> tuple:
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)
+        if "replay_rng" in state:
+            self.replay.set_rng_state(state["replay_rng"])

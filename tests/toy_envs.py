@@ -5,6 +5,7 @@ length, drawn at reset from [length, length + length_jitter] with the env's seed
 different lengths). reward = t after the step (1, 2, ...); terminated when t == K. Truncation comes from
 `max_episode_steps` (Gymnasium's TimeLimit). Every real transition therefore has next_obs == obs + [1, 0].
 ContinuousCounter-v0: the same with a Box action space, for the unsupported-space error.
+Exploding-v0: Counter-v0 whose reward turns infinite from step `explode_at` of the run on, to make a loss diverge.
 """
 
 import gymnasium as gym
@@ -43,7 +44,25 @@ class ContinuousCounterEnv(CounterEnv):
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
 
 
+class ExplodingEnv(CounterEnv):
+    def __init__(self, length: int = 20, explode_at: int = 200, render_mode=None):
+        super().__init__(length, 0, render_mode)
+        self.explode_at = explode_at
+        self._steps_ever = 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self._steps_ever += 1
+        return obs, (float("inf") if self._steps_ever >= self.explode_at else reward), terminated, truncated, info
+
+
 # Guarded so importing the module twice (pytest and an async worker) does not warn about re-registration.
-for _env_id, _entry_point in (("Counter-v0", CounterEnv), ("ContinuousCounter-v0", ContinuousCounterEnv)):
+for _env_id, _entry_point in (("Counter-v0", CounterEnv), ("ContinuousCounter-v0", ContinuousCounterEnv),
+                            ("Exploding-v0", ExplodingEnv)):
     if _env_id not in gym.registry:
         gym.register(id=_env_id, entry_point=_entry_point)
+
+# CartPole with a shorter time limit: same spaces as CartPole-v1, for `rlkit eval --env toy_envs:ShortCartPole-v0`.
+if "ShortCartPole-v0" not in gym.registry:
+    gym.register(id="ShortCartPole-v0", entry_point="gymnasium.envs.classic_control.cartpole:CartPoleEnv",
+                 max_episode_steps=50)

@@ -1,0 +1,4 @@
+from rlkit.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""The DQN agent: acting, Double-DQN targets, dueling head, learning on a fixed batch, target updates."""
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit.agents.registry import build_agent
+from rlkit.config import load_config
+from rlkit.replay import Batch
+
+
+def make_agent(*overrides, num_actions=3, obs_shape=(4,)):
+    config = load_config(None, ["agent.net.hidden=[16]", *overrides])
+    return build_agent(config, obs_shape, "float32", num_actions, torch.device("cpu"))
+
+
+def test_act_single_and_batch():
+    agent = make_agent()
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    greedy = agent.act(obs, 0.0)
+    assert greedy.shape == (5,) and greedy.dtype == np.int64
+    assert greedy.tolist() == agent.q_values(obs).argmax(1).tolist()
+    single = agent.act(obs[0])
+    assert isinstance(single, int) and single == greedy[0]
+    random_actions = agent.act(np.repeat(obs[:1], 300, axis=0), 1.0)
+    assert set(random_actions.tolist()) == {0, 1, 2}
+    with pytest.raises(ValueError, match="shape"):
+        agent.act(np.zeros((2, 5), np.float32))
+
+
+def test_double_dqn_target_uses_online_argmax():
+    double, plain = make_agent("agent.name=double_dqn"), make_agent()
+    plain.online.load_state_dict(double.online.state_dict())
+    for agent in (double, plain):
+        with torch.no_grad():  # make online and target disagree
+            for parameter in agent.target.parameters():
+                parameter.add_(torch.randn_like(parameter))
+    plain.target.load_state_dict(double.target.state_dict())
+    next_obs = torch.randn(64, 4)
+    rewards, discounts = torch.ones(64), torch.full((64,), 0.5)
+    target_q = double.critic.q_values(double.target(next_obs))
+    online_choice = double.critic.q_values(double.online(next_obs)).argmax(1)
+    expected_double = 1.0 + 0.5 * target_q.gather(1, online_choice[:, None]).squeeze(1)
+    expected_plain = 1.0 + 0.5 * target_q.max(1).values
+    assert torch.allclose(double.td_target(next_obs, rewards, discounts), expected_double)
+    assert torch.allclose(plain.td_target(next_obs, rewards, discounts), expected_plain)
+    assert not torch.allclose(expected_double, expected_plain)
+
+
+def test_dueling_head_advantages_average_to_zero():
+    agent = make_agent("agent.name=dueling_dqn")
+    features = agent.online.torso(torch.randn(8, 4))
+    head = agent.online.head
+    value = head.value(features)
+    outputs = head(features)
+    assert torch.allclose(outputs.mean(dim=1), value, atol=1e-6)
+
+
+def test_update_fits_a_fixed_batch_and_returns_per_sample_errors():
+    agent = make_agent("agent.lr=0.01", "agent.gamma=0.0")
+    rng = np.random.default_rng(0)
+    batch = Batch(
+        obs=rng.normal(size=(32, 4)).astype(np.float32), actions=rng.integers(3, size=32),
+        rewards=rng.normal(size=32).astype(np.float32), discounts=np.zeros(32, np.float32),
+        next_obs=rng.normal(size=(32, 4)).astype(np.float32), indices=np.arange(32), weights=np.ones(32, np.float32),
+    )
+    first = agent.update(batch)
+    assert first["td_errors"].shape == (32,)
+    for _ in range(300):
+        last = agent.update(batch)
+    assert last["loss"].item() < 0.1 * first["loss"].item()
+
+
+def test_target_updates_hard_and_soft():
+    hard = make_agent()
+    with torch.no_grad():
+        for parameter in hard.online.parameters():
+            parameter.add_(1.0)
+    hard.update_target()
+    for online, target in zip(hard.online.parameters(), hard.target.parameters()):
+        assert torch.equal(online, target)
+
+    soft = make_agent("agent.tau=0.25")
+    before = [p.clone() for p in soft.target.parameters()]
+    with torch.no_grad():
+        for parameter in soft.online.parameters():
+            parameter.add_(4.0)
+    soft.update_target()
+    for old, online, target in zip(before, soft.online.parameters(), soft.target.parameters()):
+        assert torch.allclose(target, 0.75 * old + 0.25 * online)
+
+
+def test_state_dict_round_trip_restores_weights_optimiser_and_rng():
+    agent, other = make_agent(), make_agent("seed=5")
+    agent.act(np.zeros((4, 4), np.float32), 0.5)
+    other.load_state_dict(agent.state_dict())
+    for a, b in zip(agent.online.parameters(), other.online.parameters()):
+        assert torch.equal(a, b)
+    obs = np.zeros((50, 4), np.float32)
+    assert agent.act(obs, 0.5).tolist() == other.act(obs, 0.5).tolist()
