@@ -44,6 +44,7 @@ class TrainResult:
     episodes: int
     updates: int
     seconds: float
+    eval_seconds: float
     eval_mean: float
     eval_std: float
     checkpoint: Path
@@ -115,6 +116,7 @@ class Trainer:
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_eval = (float("nan"), float("nan"))
         self.last_eval_step = -1
+        self.eval_seconds = 0.0
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -193,7 +195,7 @@ class Trainer:
         final = self.checkpoint_dir / "final.pt"
         atomic_write(final, lambda handle: handle.write((self.checkpoint_dir / "latest.pt").read_bytes()))
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, time.perf_counter() - started,
-                           self.last_eval[0], self.last_eval[1], final, stopped_early)
+                           self.eval_seconds, self.last_eval[0], self.last_eval[1], final, stopped_early)
 
     # -- pieces of the loop -------------------------------------------------------------------------------------
     def _crossed(self, previous: int, period: int) -> bool:
@@ -202,9 +204,11 @@ class Trainer:
     def _evaluate(self, writer: Any) -> tuple[float, float]:
         cfg = self.config
         seed = cfg.seed + EVAL_SEED_OFFSET
+        started = time.perf_counter()
         with torch.inference_mode():
             returns, lengths = run_episodes(self.agent, self.eval_env, cfg.train.eval_episodes,
                                             cfg.exploration.eval_epsilon, seed)
+        self.eval_seconds += time.perf_counter() - started
         self.evaluations += 1
         self.last_eval_step = self.step
         self.last_eval = (float(returns.mean()), float(returns.std()))
