@@ -56,6 +56,8 @@ class DQNAgent:
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
         self.parameters = list(self.online.parameters())
+        self.target_parameters = list(self.target.parameters())
+        self._synced_version = -1
         # The fused kernel updates every parameter in one call: ~20% of an MLP update on CPU, same maths.
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
         self.rng = np.random.default_rng(seed)
@@ -72,18 +74,21 @@ class DQNAgent:
         batch = obs[None] if single else obs
         if batch.shape[1:] != self.obs_shape:
             raise ValueError(f"observation shape {obs.shape} does not match the agent's {self.obs_shape}")
-        explore = self.rng.random(len(batch)) < epsilon if epsilon > 0 else np.zeros(len(batch), dtype=bool)
-        if explore.all():
-            actions = self.rng.integers(self.num_actions, size=len(batch))
-        else:
-            actions = self.greedy(batch)
-            if explore.any():
-                actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
+        if epsilon > 0:
+            explore = self.rng.random(len(batch)) < epsilon
+            if explore.all():
+                actions = self.rng.integers(self.num_actions, size=len(batch))
+                return int(actions[0]) if single else actions
+        actions = self.greedy(batch)
+        if epsilon > 0 and explore.any():
+            actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
         return int(actions[0]) if single else actions
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions for a batch. obs: (B, *obs_shape) -> (B,) int64."""
-        return self.q_values(obs).argmax(1).cpu().numpy()
+        with torch.no_grad():
+            outputs = self.online(torch.as_tensor(obs, device=self.device))
+            return self.critic.q_values(outputs).argmax(1).cpu().numpy()
 
     @torch.inference_mode()
     def q_values(self, obs: np.ndarray) -> torch.Tensor:
@@ -96,7 +101,7 @@ class DQNAgent:
         """One gradient step on a replay batch.
 
         Returns device tensors (no host sync, so a training phase of many updates never waits on the device):
-        ``loss`` (), ``q`` () mean Q of the taken actions, and ``td_errors`` (B,) per-sample losses for priorities.
+        ``loss`` () and ``td_errors`` (B,), the per-sample losses, for priorities.
         """
         device = self.device
         obs = torch.as_tensor(batch.obs, device=device)
@@ -116,11 +121,9 @@ class DQNAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm, foreach=True)
+            clip_grad_norm(self.parameters, self.config.max_grad_norm)
         self.optimizer.step()
-        with torch.no_grad():
-            q_taken = self.critic.q_values(outputs_sa.unsqueeze(1)).mean()
-        return {"loss": loss.detach(), "q": q_taken, "td_errors": per_sample.detach()}
+        return {"loss": loss.detach(), "td_errors": per_sample.detach()}
 
     @torch.no_grad()
     def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
@@ -136,13 +139,19 @@ class DQNAgent:
 
     @torch.no_grad()
     def update_target(self) -> None:
-        """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1)."""
-        tau = self.config.tau
-        if tau >= 1.0:
-            self.target.load_state_dict(self.online.state_dict())
-            return
-        online, target = list(self.online.parameters()), list(self.target.parameters())
-        torch._foreach_lerp_(target, online, tau)
+        """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1).
+
+        A hard copy is skipped when no online parameter was modified since the last one (tensor version counters
+        tell), since it would change nothing; a soft update always moves the target.
+        """
+        online, target = self.parameters, self.target_parameters
+        if self.config.tau >= 1.0:
+            version = sum(parameter._version for parameter in online)
+            if version != self._synced_version:
+                torch._foreach_copy_(target, online)
+                self._synced_version = version
+        else:
+            torch._foreach_lerp_(target, online, self.config.tau)
         for target_buffer, online_buffer in zip(self.target.buffers(), self.online.buffers()):
             target_buffer.copy_(online_buffer)
 
@@ -164,3 +173,17 @@ class DQNAgent:
             self.optimizer.load_state_dict(state["optimizer"])
         if "rng" in state:
             self.rng.bit_generator.state = state["rng"]
+        self._synced_version = -1
+
+
+@torch.no_grad()
+def clip_grad_norm(parameters: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale gradients so their global L2 norm is at most ``max_norm``; returns the norm before clipping.
+
+    The same maths as ``torch.nn.utils.clip_grad_norm_`` (coefficient max_norm / (norm + 1e-6), capped at 1) with
+    none of its per-call grouping work, which costs a third of the clip on a small MLP.
+    """
+    grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_(max=1.0))
+    return total

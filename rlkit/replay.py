@@ -41,6 +41,12 @@ class Batch:
     indices: np.ndarray
     weights: np.ndarray
 
+    def split(self, count: int) -> list["Batch"]:
+        """Cut into ``count`` equal consecutive batches (views, no copy); B must be a multiple of ``count``."""
+        size = len(self.actions) // count
+        fields = (self.obs, self.actions, self.rewards, self.discounts, self.next_obs, self.indices, self.weights)
+        return [Batch(*(field[i * size:(i + 1) * size] for field in fields)) for i in range(count)]
+
 
 class ReplayBuffer:
     """Uniform replay over a vector env's transitions, with n-step returns computed at sample time.
@@ -117,6 +123,14 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty replay buffer; add transitions first")
         indices = self._rng.integers(0, len(self), size=batch_size, dtype=np.int64)
         return self._gather(indices)
+
+    def sample_batches(self, batch_size: int, count: int) -> list[Batch]:
+        """``count`` independent uniform batches of ``batch_size``, drawn with one index draw and one gather.
+
+        Distributed exactly as ``count`` calls of ``sample`` (the buffer does not change in between), at a fraction
+        of the cost: a training phase pays numpy's per-call overhead once instead of once per gradient step.
+        """
+        return self.sample(batch_size * count).split(count)
 
     def rng_state(self) -> dict:
         """The sampling RNG's state (a dict of ints), so a resumed run samples as the original would."""

@@ -133,7 +133,6 @@ class Trainer:
         bar = self._progress_bar()
         obs = env.reset(seed=cfg.seed + self.step)
         loss_sum = torch.zeros((), device=self.device)
-        q_sum = torch.zeros((), device=self.device)
         window_updates, window_start, window_step = 0, time.perf_counter(), self.step
         started, stopped_early = time.perf_counter(), False
         try:
@@ -153,12 +152,11 @@ class Trainer:
                 phases = self.step // train_cfg.train_freq - previous // train_cfg.train_freq
                 if phases and len(replay) >= warmup:
                     phase_loss = torch.zeros((), device=self.device)
-                    for _ in range(phases * train_cfg.gradient_steps):
-                        metrics = agent.update(replay.sample(cfg.replay.batch_size))
-                        phase_loss += metrics["loss"]
-                        q_sum += metrics["q"]
-                    self.updates += phases * train_cfg.gradient_steps
-                    window_updates += phases * train_cfg.gradient_steps
+                    count = phases * train_cfg.gradient_steps
+                    for batch in replay.sample_batches(cfg.replay.batch_size, count):
+                        phase_loss += agent.update(batch)["loss"]
+                    self.updates += count
+                    window_updates += count
                     if not torch.isfinite(phase_loss):
                         self._diverged(phase_loss.item())
                     loss_sum += phase_loss
@@ -172,8 +170,8 @@ class Trainer:
                     writer.add_scalar("charts/steps_per_second", steps_per_second, self.step)
                     if window_updates:
                         writer.add_scalar("train/loss", (loss_sum / window_updates).item(), self.step)
-                        writer.add_scalar("train/mean_q", (q_sum / window_updates).item(), self.step)
-                    loss_sum.zero_(), q_sum.zero_()
+                        writer.add_scalar("train/mean_q", _mean_q_taken(agent, batch), self.step)
+                    loss_sum.zero_()
                     window_updates, window_start, window_step = 0, now, self.step
                     self._show(bar, previous, steps_per_second)
                 if self._crossed(previous, train_cfg.eval_every):
@@ -287,3 +285,10 @@ class Trainer:
             self.replay.load(replay_file)
         if "replay_rng" in state:
             self.replay.set_rng_state(state["replay_rng"])
+
+
+def _mean_q_taken(agent: Any, batch: Any) -> float:
+    """Mean Q of the taken actions on the latest replay batch (logged, so computed once per log, not per update)."""
+    q = agent.q_values(batch.obs)
+    actions = torch.as_tensor(batch.actions, device=q.device)
+    return q.gather(1, actions[:, None]).mean().item()

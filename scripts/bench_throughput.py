@@ -146,10 +146,11 @@ def throughput(args: argparse.Namespace) -> None:
     sps = {name: args.steps / mean(name, "seconds") for name in rows}
     print(f"\nCartPole-v1 DQN, RL-Zoo hyperparameters, {args.steps:,} env steps, {args.rounds} round(s), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    print("| run | updates | seconds | env steps/s | vs SB3 | time vs floor | greedy return (20 ep) |")
+    print("| run | updates | seconds | env steps/s | vs SB3 | time vs floor | greedy return, 20 ep (per round) |")
     print("|---|---|---|---|---|---|---|")
     for name, label in (("rlkit", "rlkit DQN"), ("sb3", "SB3 DQN"), ("floor", "compute floor (plain PyTorch)")):
-        ret = "—" if name == "floor" else f"{mean(name, 'return'):.1f}"
+        per_round = ", ".join(f"{row['return']:.0f}" for row in rows[name])
+        ret = "—" if name == "floor" else f"{mean(name, 'return'):.1f} ({per_round})"
         print(f"| {label} | {mean(name, 'updates'):,.0f} | {mean(name, 'seconds'):.1f} | {sps[name]:,.0f} | "
               f"{sps[name] / sps['sb3']:.2f}x | {mean(name, 'seconds') / mean('floor', 'seconds'):.2f}x | {ret} |")
 

@@ -98,3 +98,19 @@ def test_state_dict_round_trip_restores_weights_optimiser_and_rng():
         assert torch.equal(a, b)
     obs = np.zeros((50, 4), np.float32)
     assert agent.act(obs, 0.5).tolist() == other.act(obs, 0.5).tolist()
+
+
+def test_clip_grad_norm_matches_torch():
+    from rlkit.agents.dqn import clip_grad_norm
+
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    for group in (ours, theirs):
+        (sum((p ** 2).sum() for p in group) * 10).backward()
+    norm = clip_grad_norm(ours, 1.0)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0)
+    assert torch.allclose(norm, expected)
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a.grad, b.grad)
+    assert torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ours])) <= 1.0 + 1e-5
