@@ -46,13 +46,11 @@ class DQNAgent:
         self.obs_dtype = np.dtype(obs_dtype)
         self.num_actions = int(num_actions)
         self.device = torch.device(device)
-        self.critic = build_critic(config.critic)
+        self.critic = build_critic(config.critic).to(self.device)
         net = config.net
         torch.manual_seed(seed)
-        self.online = build_q_network(self.obs_shape, self.num_actions, self.critic.bins, net.torso, net.hidden,
-                                      config.dueling).to(self.device)
-        self.target = build_q_network(self.obs_shape, self.num_actions, self.critic.bins, net.torso, net.hidden,
-                                      config.dueling).to(self.device)
+        self.online = self._build_network().to(self.device)
+        self.target = self._build_network().to(self.device)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
         self.parameters = list(self.online.parameters())
@@ -61,6 +59,17 @@ class DQNAgent:
         # The fused kernel updates every parameter in one call: ~20% of an MLP update on CPU, same maths.
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
         self.rng = np.random.default_rng(seed)
+
+    def _build_network(self) -> torch.nn.Module:
+        net = self.config.net
+        network = build_q_network(self.obs_shape, self.num_actions, self.critic.bins, net.torso, net.hidden,
+                                  self.config.dueling, net.blocks)
+        if net.quant != "none":
+            # Quantisation-aware training swaps the linear layers for fake-quant ones (agents/edge.py).
+            from .edge import quantize_network
+
+            network = quantize_network(network, net.quant, net.ternary_scale)
+        return network
 
     # -- acting -------------------------------------------------------------------------------------------------
     def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray | int:

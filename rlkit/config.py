@@ -35,21 +35,40 @@ class EnvConfig(_Section):
 
 
 class CriticConfig(_Section):
-    """Value representation: how network outputs become Q-values and how the TD loss is computed."""
+    """Value representation: how network outputs become Q-values and how the TD loss is computed.
 
-    type: Literal["scalar"] = Field("scalar", description="value representation")
-    loss: Literal["huber", "mse"] = Field("huber", description="regression loss of the scalar critic")
+    ``scalar`` regresses Q with ``loss``; ``hl_gauss``, ``two_hot`` and ``c51`` are histograms over ``bins`` atoms on
+    [``v_min``, ``v_max``] trained with cross-entropy (Farebrother et al., 2024; Bellemare et al., 2017).
+    """
+
+    type: Literal["scalar", "hl_gauss", "two_hot", "c51"] = Field("scalar", description="value representation")
+    loss: Literal["huber", "mse"] = Field("huber", description="regression loss of the scalar critic (histogram critics "
+                                                     "always use cross-entropy)")
+    bins: int = Field(51, ge=2, le=10_000, description="histogram bins (atoms) of a distributional critic")
+    v_min: float = Field(-10.0, description="lowest return the histogram represents")
+    v_max: float = Field(10.0, description="highest return the histogram represents")
+    sigma_ratio: float = Field(0.75, gt=0.0, le=10.0, description="HL-Gauss sigma as a multiple of the bin width")
+
+    @model_validator(mode="after")
+    def _range(self) -> "CriticConfig":
+        if self.v_min >= self.v_max:
+            raise ValueError(f"v_min ({self.v_min}) must be below v_max ({self.v_max})")
+        return self
 
 
 class NetConfig(_Section):
     """Q-network architecture: a torso and a head."""
 
-    torso: Literal["mlp", "nature_cnn"] = Field("mlp", description="feature extractor")
+    torso: Literal["mlp", "nature_cnn", "impala", "resmlp"] = Field("mlp", description="feature extractor")
     hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP layer widths")
+    blocks: int = Field(4, ge=0, le=64, description="residual blocks of the resmlp torso (width hidden[-1])")
+    quant: Literal["none", "int8", "ternary"] = Field(
+        "none", description="quantisation-aware training of the linear layers: int8 fake-quant or ternary b1.58")
+    ternary_scale: Literal["absmean", "absmedian"] = Field("absmean", description="weight scale of ternary layers")
 
     @model_validator(mode="after")
     def _positive_widths(self) -> "NetConfig":
-        if any(width < 1 for width in self.hidden):
+        if not self.hidden or any(width < 1 for width in self.hidden):
             raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
         return self
 
@@ -108,6 +127,23 @@ class TrainConfig(_Section):
     log_every: int = Field(1_000, ge=1, description="env steps between TensorBoard scalar writes")
 
 
+class PuzzleConfig(_Section):
+    """Cost-to-go training on a search puzzle instead of an env (used by the ``qstar`` agent).
+
+    With ``name`` set, every period in ``train`` counts gradient updates, each on ``batch_size`` states drawn by
+    backward random walks of 0..``max_scramble`` moves from the goal.
+    """
+
+    name: Optional[Literal["sliding_tile", "cube3", "lights_out"]] = Field(None, description="puzzle to learn")
+    size: int = Field(4, ge=2, le=10, description="side of the board: 3, 4, 5 give the 8-, 15-, 24-puzzle")
+    meta_actions: bool = Field(False, description="cube3: add all sequences of 2 and 3 quarter turns (1872 actions)")
+    max_scramble: int = Field(30, ge=1, description="longest backward walk used to draw training states (K)")
+    batch_size: int = Field(1000, ge=1, description="states per gradient update")
+    eval_depths: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16], description="scramble depths whose "
+                                   "greedy solve rate is logged at each evaluation")
+    eval_states: int = Field(100, ge=1, description="states per depth in each evaluation")
+
+
 class Config(_Section):
     """A whole experiment."""
 
@@ -119,6 +155,7 @@ class Config(_Section):
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    puzzle: PuzzleConfig = Field(default_factory=PuzzleConfig)
 
     @model_validator(mode="after")
     def _compatible(self) -> "Config":

@@ -26,6 +26,10 @@ class Scalar:
             raise ValueError(f"scalar critic loss must be 'huber' or 'mse', got '{loss}'")
         self.loss_name = loss
 
+    def to(self, device: torch.device | str) -> "Scalar":
+        """No constant tensors to move; present so every critic has the same interface."""
+        return self
+
     def q_values(self, outputs: torch.Tensor) -> torch.Tensor:
         """outputs: (B, A, 1) -> Q-values (B, A)."""
         return outputs.squeeze(-1)
@@ -54,8 +58,134 @@ class Scalar:
         return F.mse_loss(prediction, target, reduction="none")
 
 
-def build_critic(critic_config) -> Scalar:
-    """Build the critic named by a ``CriticConfig`` (``type`` and its parameters)."""
-    if critic_config.type == "scalar":
+class _Histogram:
+    """Shared read-out and loss of the critics that put a categorical distribution over ``bins`` fixed returns.
+
+    Subclasses set ``support`` (bins,) and implement ``target_distribution``. Outputs are logits (B, A, bins);
+    Q is the expectation of the softmax over the support; the loss is cross-entropy to the target distribution.
+    """
+
+    support: torch.Tensor
+
+    def __init__(self, bins: int, v_min: float, v_max: float):
+        if bins < 2 or not v_min < v_max:
+            raise ValueError(f"need bins >= 2 and v_min < v_max, got bins={bins}, v_min={v_min}, v_max={v_max}")
+        self.bins, self.v_min, self.v_max = int(bins), float(v_min), float(v_max)
+
+    def to(self, device: torch.device | str) -> "_Histogram":
+        """Move the critic's constant tensors to ``device`` (the agent calls this once)."""
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        return self
+
+    def q_values(self, outputs: torch.Tensor) -> torch.Tensor:
+        """outputs: (B, A, bins) logits -> Q-values (B, A), the expected return under softmax(outputs)."""
+        return torch.softmax(outputs, dim=-1) @ self.support
+
+    def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
+        """Target distribution (B, bins) of the scalar TD target r + discount * Q'(s', a') (see Scalar.td_target)."""
+        next_logits = next_outputs.gather(1, next_actions.view(-1, 1, 1).expand(-1, 1, self.bins)).squeeze(1)
+        next_q = torch.softmax(next_logits, dim=-1) @ self.support
+        return self.target_distribution(rewards + discounts * next_q)
+
+    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy. outputs_sa: (B, bins) logits; target: (B, bins) probabilities. Returns (B,)."""
+        return -(target * F.log_softmax(outputs_sa, dim=-1)).sum(dim=-1)
+
+    def target_distribution(self, values: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class HLGauss(_Histogram):
+    """Histogram loss with a Gaussian target (Imani & White, 2018; Farebrother et al., 2024).
+
+    ``bins`` bins over [v_min, v_max] (edges ``linspace(v_min, v_max, bins + 1)``, support = bin centres); a scalar
+    target y, clamped into the range, becomes the mass of normal(y, sigma) in each bin, from the CDF at the edges,
+    renormalised over [v_min, v_max]. sigma = ``sigma_ratio`` x bin width (0.75 by default, as the paper advises).
+    """
+
+    def __init__(self, bins: int = 51, v_min: float = -10.0, v_max: float = 10.0, sigma_ratio: float = 0.75):
+        super().__init__(bins, v_min, v_max)
+        self.edges = torch.linspace(v_min, v_max, bins + 1)
+        self.support = (self.edges[:-1] + self.edges[1:]) / 2
+        self.sigma = sigma_ratio * (v_max - v_min) / bins
+
+    def target_distribution(self, values: torch.Tensor) -> torch.Tensor:
+        """values: (B,) scalars -> (B, bins) probabilities."""
+        values = values.clamp(self.v_min, self.v_max)
+        cdf = torch.special.ndtr((self.edges - values.unsqueeze(-1)) / self.sigma)  # (B, bins + 1)
+        mass = cdf[:, 1:] - cdf[:, :-1]
+        return mass / (cdf[:, -1:] - cdf[:, :1]).clamp_min(1e-12)
+
+
+class TwoHot(_Histogram):
+    """Two-hot encoding (Schrittwieser et al., 2020): y is split between its two neighbouring atoms of
+    ``linspace(v_min, v_max, bins)`` in proportion to closeness, so the expectation recovers y exactly.
+    """
+
+    def __init__(self, bins: int = 51, v_min: float = -10.0, v_max: float = 10.0):
+        super().__init__(bins, v_min, v_max)
+        self.support = torch.linspace(v_min, v_max, bins)
+
+    def target_distribution(self, values: torch.Tensor) -> torch.Tensor:
+        """values: (B,) scalars -> (B, bins) probabilities with at most two non-zero entries per row."""
+        return _split_onto_atoms(values, torch.ones_like(values).unsqueeze(-1), self.v_min, self.v_max, self.bins)
+
+
+class C51(_Histogram):
+    """Categorical DQN (Bellemare et al., 2017): the target is the distribution of r + discount * z under the next
+    state's predicted distribution, projected back onto the fixed atoms z = ``linspace(v_min, v_max, bins)``.
+    """
+
+    def __init__(self, bins: int = 51, v_min: float = -10.0, v_max: float = 10.0):
+        super().__init__(bins, v_min, v_max)
+        self.support = torch.linspace(v_min, v_max, bins)
+
+    def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
+        """Projected target distribution (B, bins) of r + discount * z with z ~ softmax(next_outputs[a'])."""
+        next_logits = next_outputs.gather(1, next_actions.view(-1, 1, 1).expand(-1, 1, self.bins)).squeeze(1)
+        next_probs = torch.softmax(next_logits, dim=-1)
+        shifted = rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * self.support  # (B, bins)
+        return project(shifted, next_probs, self.v_min, self.v_max, self.bins)
+
+    def target_distribution(self, values: torch.Tensor) -> torch.Tensor:
+        """A point mass at each scalar in ``values`` (B,), projected onto the atoms: (B, bins)."""
+        return _split_onto_atoms(values, torch.ones_like(values).unsqueeze(-1), self.v_min, self.v_max, self.bins)
+
+
+def project(values: torch.Tensor, probs: torch.Tensor, v_min: float, v_max: float, bins: int) -> torch.Tensor:
+    """Categorical projection: mass ``probs`` (B, K) at ``values`` (B, K) onto ``linspace(v_min, v_max, bins)``.
+
+    Each value is clamped into [v_min, v_max] and its mass split linearly between the two nearest atoms; total
+    mass is conserved. Returns (B, bins).
+    """
+    return _split_onto_atoms(values.reshape(len(values), -1), probs, v_min, v_max, bins)
+
+
+def _split_onto_atoms(values, probs, v_min, v_max, bins):
+    values = values.reshape(len(probs), -1).clamp(v_min, v_max)
+    position = (values - v_min) / ((v_max - v_min) / (bins - 1))  # fractional atom index in [0, bins - 1]
+    lower = position.floor().clamp(0, bins - 2)
+    upper_weight = position - lower  # 1 exactly when position lands on the top atom
+    target = torch.zeros(len(probs), bins, dtype=probs.dtype, device=probs.device)
+    target.scatter_add_(1, lower.long(), probs * (1 - upper_weight))
+    target.scatter_add_(1, lower.long() + 1, probs * upper_weight)
+    return target
+
+
+CRITICS = ("scalar", "hl_gauss", "two_hot", "c51")
+
+
+def build_critic(critic_config):
+    """Build the critic a ``CriticConfig`` names (``type`` plus its parameters)."""
+    kind = critic_config.type
+    if kind == "scalar":
         return Scalar(critic_config.loss)
-    raise ValueError(f"unknown critic type '{critic_config.type}'")
+    if kind == "hl_gauss":
+        return HLGauss(critic_config.bins, critic_config.v_min, critic_config.v_max, critic_config.sigma_ratio)
+    if kind == "two_hot":
+        return TwoHot(critic_config.bins, critic_config.v_min, critic_config.v_max)
+    if kind == "c51":
+        return C51(critic_config.bins, critic_config.v_min, critic_config.v_max)
+    raise ValueError(f"unknown critic type '{kind}'; use one of {', '.join(CRITICS)}")

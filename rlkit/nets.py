@@ -55,6 +55,77 @@ class NatureCNN(nn.Module):
         return self.fc(self.conv(x))
 
 
+class ResidualMLP(nn.Module):
+    """DeepCubeA-style torso (Agostinelli et al., 2019): Linear-BN-ReLU layers then residual blocks.
+
+    obs: (B, *obs_shape) -> features: (B, hidden[-1]). ``hidden`` gives the widths of the plain layers (e.g.
+    [5000, 1000]); each of ``blocks`` residual blocks is two Linear-BN layers of width hidden[-1] with a skip.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], hidden: Sequence[int], blocks: int):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = int(np.prod(obs_shape))
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.BatchNorm1d(size), nn.ReLU()]
+            width = size
+        self.stem = nn.Sequential(*layers)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(),
+                          nn.Linear(width, width), nn.BatchNorm1d(width))
+            for _ in range(blocks)
+        )
+        self.out_features = width
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.stem(obs.float())
+        for block in self.blocks:
+            x = torch.relu(x + block(x))
+        return x
+
+
+class ImpalaCNN(nn.Module):
+    """Impala-CNN torso (Espeholt et al., 2018): three conv stages of (conv, max-pool, two residual blocks).
+
+    obs: (B, C, H, W) uint8 or float -> features: (B, 256). uint8 is scaled to [0, 1] on the device.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], channels: Sequence[int] = (16, 32, 32)):
+        super().__init__()
+        stages: list[nn.Module] = []
+        depth = obs_shape[0]
+        for out in channels:
+            stages.append(_ImpalaStage(depth, out))
+            depth = out
+        self.stages = nn.Sequential(*stages, nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.stages(torch.zeros(1, *obs_shape)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(flat, 256), nn.ReLU())
+        self.out_features = 256
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        return self.fc(self.stages(x))
+
+
+class _ImpalaStage(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.res = nn.ModuleList(
+            nn.Sequential(nn.ReLU(), nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(out_channels, out_channels, 3, padding=1))
+            for _ in range(2)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.conv(x))
+        for block in self.res:
+            x = x + block(x)
+        return x
+
+
 class QHead(nn.Module):
     """Plain head: features (B, F) -> outputs (B, A, bins)."""
 
@@ -98,16 +169,23 @@ class QNetwork(nn.Module):
         return self.head(self.torso(obs))
 
 
+TORSOS = ("mlp", "resmlp", "nature_cnn", "impala")
+
+
 def build_q_network(
-    obs_shape: Sequence[int], num_actions: int, bins: int, torso: str, hidden: Sequence[int], dueling: bool
+    obs_shape: Sequence[int], num_actions: int, bins: int, torso: str, hidden: Sequence[int], dueling: bool,
+    blocks: int = 0,
 ) -> QNetwork:
-    """Build a Q-network from config values. ``torso`` is 'mlp' or 'nature_cnn'."""
+    """Build a Q-network from config values; ``torso`` is one of TORSOS. Raises ValueError on a misfit."""
     if torso == "mlp":
         body: nn.Module = MLP(obs_shape, hidden)
-    elif torso == "nature_cnn":
+    elif torso == "resmlp":
+        body = ResidualMLP(obs_shape, hidden, blocks)
+    elif torso in ("nature_cnn", "impala"):
         if len(obs_shape) != 3:
-            raise ValueError(f"nature_cnn needs (C, H, W) observations, got shape {tuple(obs_shape)}")
-        body = NatureCNN(obs_shape)
+            raise ValueError(f"{torso} needs (C, H, W) image observations, got shape {tuple(obs_shape)}; "
+                             "use torso mlp")
+        body = NatureCNN(obs_shape) if torso == "nature_cnn" else ImpalaCNN(obs_shape)
     else:
-        raise ValueError(f"unknown torso '{torso}'; use 'mlp' or 'nature_cnn'")
+        raise ValueError(f"unknown torso '{torso}'; use one of {', '.join(TORSOS)}")
     return QNetwork(body, num_actions, bins, dueling)

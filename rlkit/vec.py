@@ -179,6 +179,8 @@ def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Sp
 def _make_unchecked(env_id: str, render_mode: str | None, env_kwargs: dict) -> gym.Env:
     """gym.make with Gymnasium's and import errors turned into one-line `EnvError`s; also the worker env factory."""
     module, _, name = env_id.rpartition(":")
+    if name.startswith("rlkit/"):
+        import rlkit.envs  # noqa: F401  (registers rlkit's own ids, e.g. rlkit/Jamming-v0)
     if module:
         try:
             importlib.import_module(module)

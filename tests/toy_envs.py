@@ -66,3 +66,34 @@ for _env_id, _entry_point in (("Counter-v0", CounterEnv), ("ContinuousCounter-v0
 if "ShortCartPole-v0" not in gym.registry:
     gym.register(id="ShortCartPole-v0", entry_point="gymnasium.envs.classic_control.cartpole:CartPoleEnv",
                  max_episode_steps=50)
+
+
+class ImageEnv(gym.Env):
+    """Small uint8 image observations (4, 40, 40) for CNN torsos: a bright square whose side tells which of two
+    actions pays 1. Episodes last 8 steps."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, render_mode=None):
+        self.observation_space = gym.spaces.Box(0, 255, shape=(4, 40, 40), dtype=np.uint8)
+        self.action_space = gym.spaces.Discrete(2)
+        self._side, self._t = 0, 0
+
+    def _obs(self):
+        frame = np.zeros((4, 40, 40), np.uint8)
+        frame[:, 10:30, (0 if self._side == 0 else 20):(20 if self._side == 0 else 40)] = 255
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._side, self._t = int(self.np_random.integers(2)), 0
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(action == self._side)
+        self._side, self._t = int(self.np_random.integers(2)), self._t + 1
+        return self._obs(), reward, False, self._t >= 8, {}
+
+
+if "Image-v0" not in gym.registry:
+    gym.register(id="Image-v0", entry_point=ImageEnv)
