@@ -25,6 +25,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class AtariConfig(_Section):
+    """Preprocessing of ale-py ids (``ALE/Pong-v5``); ignored for other envs."""
+
+    native: bool = Field(True, description="ale-py's native vector env (C++ threads); false: Gymnasium wrappers")
+    frame_skip: int = Field(4, ge=1, description="emulator frames per agent step (max-pooled over the last two)")
+    frame_stack: int = Field(4, ge=1, description="frames stacked into one observation (zero-padded at reset)")
+    noop_max: int = Field(30, ge=0, description="up to this many no-op actions at reset")
+    fire_reset: bool = Field(True, description="press FIRE at reset in games that need it")
+    episodic_life: bool = Field(False, description="end an episode at each life loss (training only)")
+    sticky_actions: float = Field(0.25, ge=0.0, le=1.0, description="repeat-action probability (v5 protocol)")
+    clip_rewards: bool = Field(True, description="clip training rewards to their sign; scores stay raw")
+    full_action_space: bool = Field(False, description="all 18 actions instead of the game's minimal set")
+    max_episode_frames: int = Field(108_000, ge=1, description="truncate an episode after this many frames")
+
+
 class EnvConfig(_Section):
     """Which environment to train on and how to vectorise it."""
 
@@ -32,6 +47,7 @@ class EnvConfig(_Section):
     num_envs: int = Field(1, ge=1, description="parallel environments stepped together")
     vectorization: Literal["sync", "async"] = Field("sync", description="sync: one process; async: one per env")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
+    atari: AtariConfig = Field(default_factory=AtariConfig)
 
 
 class CriticConfig(_Section):
@@ -96,6 +112,12 @@ class ReplayConfig(_Section):
     capacity: int = Field(100_000, ge=1, description="transitions kept (all envs together)")
     batch_size: int = Field(32, ge=1, description="transitions per gradient step")
     save_with_checkpoint: bool = Field(False, description="write the buffer beside each checkpoint (replay.npz)")
+    storage: Literal["auto", "full", "frames"] = Field(
+        "auto", description="frames: store each frame of stacked uint8 images once (auto picks it for them)")
+    prioritized: bool = Field(False, description="prioritised replay (Schaul et al., 2016) with a sum tree")
+    alpha: float = Field(0.6, ge=0.0, le=1.0, description="priority exponent: P(i) ~ p_i^alpha")
+    beta: float = Field(0.4, ge=0.0, le=1.0, description="initial importance-weight exponent, annealed to 1")
+    priority_eps: float = Field(1e-6, gt=0.0, description="added to |TD error| so no transition has priority 0")
 
 
 class ExplorationConfig(_Section):
@@ -150,6 +172,7 @@ class Config(_Section):
     seed: int = Field(0, ge=0, description="seeds torch, numpy, the replay buffer and the envs")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
     run_dir: Optional[str] = Field(None, description="where logs and checkpoints go; default runs/<config name>")
+    threads: int = Field(0, ge=0, description="torch intra-op CPU threads; 0 keeps torch's default (one per core)")
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     replay: ReplayConfig = Field(default_factory=ReplayConfig)

@@ -111,7 +111,7 @@ def evaluate_checkpoint(
     env_id = env_id or config.env.id
     same_env = env_id == config.env.id
     env = make_env(env_id, render_mode="rgb_array" if video_dir else None,
-                   env_kwargs=config.env.kwargs if same_env else None)
+                   env_kwargs=config.env.kwargs if same_env else None, atari=config.env.atari)
     try:
         _check_compatible(env, payload["spaces"], env_id)
         if video_dir is not None:

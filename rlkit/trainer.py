@@ -97,9 +97,13 @@ class Trainer:
                  checkpoint: dict[str, Any] | None = None):
         self.config, self.run_dir = config, Path(run_dir)
         self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         seed = config.seed
-        self.env = make_vec_env(config.env.id, config.env.num_envs, seed, config.env.vectorization, config.env.kwargs)
-        self.eval_env = make_env(config.env.id, env_kwargs=config.env.kwargs)
+        env_cfg = config.env
+        self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, seed, env_cfg.vectorization, env_cfg.kwargs,
+                                env_cfg.atari)
+        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari)
         self.replay = ReplayBuffer(config.replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
                                    config.agent.n_step, config.agent.gamma, seed=seed + 1)
         torch.manual_seed(seed)

@@ -18,25 +18,31 @@ import difflib
 import functools
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from rlkit.atari import is_atari, make_atari_env, make_atari_vector
+from rlkit.config import AtariConfig
 from rlkit.errors import EnvError
 
 VECTORIZATIONS = ("sync", "async")
 
 
-def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | None = None) -> gym.Env:
+def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | None = None,
+             atari: Any = None) -> gym.Env:
     """One validated Gymnasium env (for evaluation and video).
 
     `env_id` is a registered id (`CartPole-v1`) or Gymnasium's `module:EnvId` form, where the module is imported
     first so it can register the env. `env_kwargs` go to `gym.make` (so `max_episode_steps` works too).
-    Raises `EnvError` for an unknown id, an unimportable module, or spaces rlkit cannot use.
+    Raises `EnvError` for an unknown id, an unimportable module, or spaces rlkit cannot use. Atari ids get the
+    standard preprocessing of `atari` (an `AtariConfig`; defaults when None) with raw scores and no episodic life.
     """
-    if _is_atari(env_id):
-        _atari_not_supported(env_id)
-    env = _make_unchecked(env_id, render_mode, env_kwargs or {})
+    if is_atari(env_id):
+        env = make_atari_env(env_id, atari or AtariConfig(), training=False, render_mode=render_mode)
+    else:
+        env = _make_unchecked(env_id, render_mode, env_kwargs or {})
     try:
         check_spaces(env_id, env.observation_space, env.action_space)
     except EnvError:
@@ -46,18 +52,22 @@ def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | Non
 
 
 def make_vec_env(env_id: str, num_envs: int = 1, seed: int = 0, vectorization: str = "sync",
-                 env_kwargs: dict | None = None) -> VecEnv:
+                 env_kwargs: dict | None = None, atari: Any = None) -> VecEnv:
     """`num_envs` copies of `env_id` behind one `VecEnv`, reset with `seed` (env i gets `seed + i`).
 
     vectorization: "sync" steps the envs in this process (best for cheap envs such as CartPole); "async" runs one
-    worker process per env (best when a single env step is expensive).
+    worker process per env (best when a single env step is expensive). Atari ids use ale-py's native vector env
+    (see rlkit.atari) whatever `vectorization` says, with training rewards clipped when `atari.clip_rewards`.
     """
     if vectorization not in VECTORIZATIONS:
         raise EnvError(f"unknown vectorization {vectorization!r}; use one of {', '.join(VECTORIZATIONS)}")
     if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
         raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-    if _is_atari(env_id):
-        _atari_not_supported(env_id)
+    if is_atari(env_id):
+        options = atari or AtariConfig()
+        vec = VecEnv(make_atari_vector(env_id, num_envs, options), clip_rewards=options.clip_rewards)
+        vec.reset(seed=seed)
+        return vec
     env_kwargs = dict(env_kwargs or {})
     # Validate with one env in this process first: a bad id or space is then one clean line, not a traceback
     # from inside N worker processes.
@@ -98,7 +108,7 @@ class VecEnv:
     Spaces are those of a single env: `observation_space` (Box), `action_space` (Discrete).
     """
 
-    def __init__(self, vector_env: gym.vector.VectorEnv):
+    def __init__(self, vector_env: gym.vector.VectorEnv, clip_rewards: bool = False):
         if vector_env.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
             # Any other mode would hand out transitions from a terminal obs to a reset obs (or no-op steps).
             raise ValueError("VecEnv needs a vector env built with autoreset_mode=AutoresetMode.SAME_STEP")
@@ -112,6 +122,7 @@ class VecEnv:
         # float64 sums so long episodes of small rewards do not lose precision.
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._clip_rewards = clip_rewards
         self._closed = False
 
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -144,6 +155,7 @@ class VecEnv:
                 episodes.append((float(self._returns[i]), int(self._lengths[i])))
             self._returns[done] = 0.0
             self._lengths[done] = 0
+        rewards = np.sign(rewards) if self._clip_rewards else rewards  # episode returns above stay raw scores
         return VecStep(obs, next_obs, rewards.astype(np.float32), terminated, truncated, episodes)
 
     def sample_actions(self) -> np.ndarray:
@@ -214,13 +226,3 @@ def _unknown_id_message(env_id: str, name: str) -> str:
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
-
-def _is_atari(env_id: str) -> bool:
-    return env_id.rpartition(":")[2].startswith("ALE/")
-
-
-def _atari_not_supported(env_id: str) -> None:
-    # Atari gets its own path later: ale-py's native AtariVectorEnv with standard preprocessing (84x84 grey,
-    # frame stack, episodic life), converted to the same VecStep convention as the Gymnasium path above.
-    raise EnvError(f"environment '{env_id}' is an Atari game; rlkit's Atari support (ale-py) is not implemented "
-                   "yet, use a Gymnasium env with Discrete actions and Box observations")

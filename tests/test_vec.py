@@ -145,7 +145,7 @@ def test_bad_arguments_rejected():
 
 
 def test_errors_are_one_line():
-    for env_id in ["CartPol-v1", "nope_module:CartPole-v1", "Pendulum-v1", "ALE/Pong-v5", "CartPole-v0x"]:
+    for env_id in ["CartPol-v1", "nope_module:CartPole-v1", "Pendulum-v1", "ALE/Pongg-v5", "CartPole-v0x"]:
         with pytest.raises(EnvError) as info:
             make_env(env_id)
         assert "\n" not in str(info.value)

@@ -1,0 +1,130 @@
+"""Atari through ale-py: the standard preprocessing, on ale-py's native vector env or on Gymnasium wrappers.
+
+Training uses ale-py's native ``AtariVectorEnv`` (C++ threads step all games in parallel and do the preprocessing
+there): 84x84 grayscale, frame skip 4 with max-pooling of the last two frames, a stack of 4 frames zero-padded
+at reset, up to 30 no-op actions at reset, FIRE at reset for games that need it, sticky actions with probability
+0.25 (the v5 protocol, Machado et al., 2018), optional episodic life. Rewards are clipped to their sign for
+training only; episode statistics and evaluation report raw game scores.
+
+The Gymnasium wrapper path (``AtariPreprocessing`` + ``FrameStackObservation``) is the fallback for a single env:
+evaluation, video (it can render RGB frames), and any setting the native env lacks. It needs opencv
+(``pip install 'rlkit[atari]'``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import gymnasium as gym
+
+from rlkit.errors import EnvError
+
+
+def is_atari(env_id: str) -> bool:
+    """True for ale-py ids such as ``ALE/Pong-v5``."""
+    return env_id.startswith("ALE/")
+
+
+def game_name(env_id: str) -> str:
+    """``ALE/MontezumaRevenge-v5`` -> ``montezuma_revenge`` (ale-py's ROM name)."""
+    match = re.fullmatch(r"ALE/([A-Za-z0-9]+)-v\d+", env_id)
+    if not match:
+        raise EnvError(f"'{env_id}' is not an Atari id of the form ALE/Game-v5 (e.g. ALE/Pong-v5)")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", match.group(1)).lower()
+
+
+def make_atari_vector(env_id: str, num_envs: int, options: Any) -> gym.vector.VectorEnv:
+    """ale-py's native vector env for ``env_id`` with rlkit's preprocessing, in same-step autoreset mode.
+
+    ``options`` is an ``AtariConfig``. Rewards come back raw: rlkit's VecEnv clips them for training so that episode
+    returns stay game scores. Falls back to Gymnasium wrappers when ``options.native`` is false.
+    """
+    ale_py = _import_ale()
+    if not options.native:
+        return gym.vector.SyncVectorEnv(
+            [lambda: make_atari_env(env_id, options, training=True)] * num_envs,
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+    game = game_name(env_id)
+    if game not in _available_games(ale_py):
+        raise EnvError(_unknown_game_message(env_id, game, ale_py))
+    return ale_py.AtariVectorEnv(
+        game, num_envs,
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        img_height=84, img_width=84, grayscale=True, stack_num=options.frame_stack, frameskip=options.frame_skip,
+        maxpool=True, noop_max=options.noop_max, use_fire_reset=options.fire_reset,
+        episodic_life=options.episodic_life, reward_clipping=False,
+        repeat_action_probability=options.sticky_actions, full_action_space=options.full_action_space,
+        max_num_frames_per_episode=options.max_episode_frames,
+    )
+
+
+def make_atari_env(env_id: str, options: Any, training: bool = False, render_mode: str | None = None) -> gym.Env:
+    """One preprocessed Atari env on Gymnasium wrappers (frames as the native env gives them).
+
+    With ``training=False`` (evaluation) there is no episodic life, so returns are whole-game scores.
+    """
+    ale_py = _import_ale()
+    gym.register_envs(ale_py)
+    try:
+        import cv2  # noqa: F401  (AtariPreprocessing resizes with it)
+    except ImportError:
+        raise EnvError("Atari evaluation and video need opencv: pip install 'rlkit[atari]'") from None
+    try:
+        env = gym.make(env_id, frameskip=1, repeat_action_probability=options.sticky_actions,
+                       full_action_space=options.full_action_space, render_mode=render_mode,
+                       max_num_frames_per_episode=options.max_episode_frames)
+    except gym.error.Error as error:
+        raise EnvError(_unknown_game_message(env_id, game_name(env_id), ale_py)) from error
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=options.noop_max, frame_skip=options.frame_skip,
+                                          screen_size=84, terminal_on_life_loss=training and options.episodic_life,
+                                          grayscale_obs=True, scale_obs=False)
+    if options.fire_reset and "FIRE" in env.unwrapped.get_action_meanings():
+        env = FireReset(env)
+    return gym.wrappers.FrameStackObservation(env, options.frame_stack, padding_type="zero")
+
+
+class FireReset(gym.Wrapper):
+    """Press FIRE after reset, for games that wait for it (Breakout, ...), as the native env does."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(self.env.unwrapped.get_action_meanings().index("FIRE"))
+        if terminated or truncated:
+            obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+
+def _import_ale():
+    try:
+        import ale_py
+    except ImportError:
+        raise EnvError("Atari envs need ale-py: pip install 'rlkit[atari]'") from None
+    return ale_py
+
+
+def _available_games(ale_py) -> set[str]:
+    from ale_py import roms
+
+    return set(roms.get_all_rom_ids())
+
+
+def _unknown_game_message(env_id: str, game: str, ale_py) -> str:
+    import difflib
+
+    games = sorted(_available_games(ale_py))
+    guess = difflib.get_close_matches(game, games, n=1)
+    hint = f"; did you mean '{_atari_id(guess[0])}'?" if guess else f"; {len(games)} games are available"
+    return f"unknown Atari game in '{env_id}'{hint}"
+
+
+def _atari_id(game: str) -> str:
+    return "ALE/" + "".join(part.capitalize() for part in game.split("_")) + "-v5"
+
+
+def stack_shape(options: Any) -> tuple[int, int, int]:
+    """Observation shape of the preprocessed envs: (frame_stack, 84, 84)."""
+    return (options.frame_stack, 84, 84)
+
+

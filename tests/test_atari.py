@@ -1,0 +1,57 @@
+"""Atari through ale-py: native vector env, preprocessing, raw scores, and a training smoke test."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+
+from rlkit.atari import game_name  # noqa: E402
+from rlkit.config import AtariConfig  # noqa: E402
+from rlkit.errors import EnvError  # noqa: E402
+from rlkit.evaluate import evaluate_checkpoint  # noqa: E402
+from rlkit.trainer import train  # noqa: E402
+from rlkit.vec import make_env, make_vec_env  # noqa: E402
+
+from helpers import fast_config  # noqa: E402
+
+
+def test_game_names():
+    assert game_name("ALE/Pong-v5") == "pong"
+    assert game_name("ALE/MontezumaRevenge-v5") == "montezuma_revenge"
+    with pytest.raises(EnvError, match="did you mean 'ALE/Pong-v5'"):
+        make_vec_env("ALE/Pongg-v5", 1)
+
+
+def test_native_vector_env_preprocessing_and_clipping():
+    env = make_vec_env("ALE/Pong-v5", 2, seed=0, atari=AtariConfig(sticky_actions=0.0))
+    assert env.obs_shape == (4, 84, 84) and env.obs_dtype == np.uint8 and env.num_actions == 6
+    obs = env.reset(seed=0)
+    assert (obs[:, :3] == 0).all() and obs[:, 3].any()  # the reset stack is zero-padded
+    rng = np.random.default_rng(0)
+    rewards, episodes = [], []
+    for _ in range(1200):
+        step = env.step(rng.integers(6, size=2))
+        rewards.append(step.rewards)
+        episodes += step.episodes
+    env.close()
+    assert set(np.unique(np.concatenate(rewards))) <= {-1.0, 0.0, 1.0}
+    assert episodes and all(-21 <= score <= 21 and length > 100 for score, length in episodes)
+
+
+def test_single_env_for_evaluation_has_matching_spaces():
+    env = make_env("ALE/Breakout-v5")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    assert env.action_space.n == 4
+    env.close()
+
+
+def test_atari_training_smoke(tmp_path):
+    config = fast_config(tmp_path / "run", "env.id=ALE/Pong-v5", "env.num_envs=2", "agent.net.torso=nature_cnn",
+                         "agent.name=double_dueling_dqn", "agent.n_step=3", "replay.capacity=2000",
+                         "train.total_steps=400", "train.learning_starts=200", "train.eval_every=0",
+                         "train.checkpoint_every=0", "env.atari.max_episode_frames=2000", "threads=1")
+    result = train(config, progress=False)
+    assert result.steps == 400 and result.updates > 0
+    evaluation = evaluate_checkpoint(result.checkpoint, episodes=1)  # the trainer left torch at 1 thread
+    assert evaluation.lengths[0] > 0 and -21 <= evaluation.mean <= 21
