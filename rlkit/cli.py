@@ -3,6 +3,7 @@
     rlkit train CONFIG [key=value ...]            train a new run from a YAML preset with dotted overrides
     rlkit train --resume RUN_DIR [key=value ...]  continue a run from its latest checkpoint
     rlkit eval CKPT [--env ID] [--episodes N] [--video DIR] [--seed S] [--epsilon E]
+    rlkit plot RUN_DIR... [--out PNG] [--title T]   learning curves (mean and spread over seeds)
 
 A user error (bad config, unknown env, missing or corrupt checkpoint, ...) prints one line to stderr and exits
 with status 2; nothing in an existing run directory is touched.
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="episode k is reset with seed+k (default 0)")
     evaluate.add_argument("--epsilon", type=float, default=0.0, help="random-action probability (default 0)")
     evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+    plot = commands.add_parser("plot", help="draw learning curves from run directories",
+                               description="Greedy evaluation return vs env steps; runs named NAME-seedN share a "
+                                           "curve (mean ± std over seeds).")
+    plot.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (with tb/ logs)")
+    plot.add_argument("--out", default="curves.png", help="output PNG (default curves.png)")
+    plot.add_argument("--title", help="figure title")
     return parser
 
 
@@ -57,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "plot":
+            from rlkit.plot import plot_runs
+
+            print(f"wrote {plot_runs(args.runs, args.out, args.title)}")
+            return 0
     except RlkitError as error:
         sys.stderr.write(f"rlkit: error: {error}\n")
         return 2

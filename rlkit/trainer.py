@@ -45,6 +45,8 @@ class TrainResult:
     updates: int
     seconds: float
     eval_seconds: float
+    warmup_steps: int  # env steps before the first update (collection only)
+    warmup_seconds: float
     eval_mean: float
     eval_std: float
     checkpoint: Path
@@ -139,6 +141,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         window_updates, window_start, window_step = 0, time.perf_counter(), self.step
         started, stopped_early = time.perf_counter(), False
+        warmup_end: tuple[int, float] | None = None
         try:
             while self.step < train_cfg.total_steps:
                 epsilon = epsilon_at(self.step, cfg.exploration.start, cfg.exploration.end, decay_steps)
@@ -155,6 +158,8 @@ class Trainer:
 
                 phases = self.step // train_cfg.train_freq - previous // train_cfg.train_freq
                 if phases and len(replay) >= warmup:
+                    if warmup_end is None:
+                        warmup_end = (self.step, time.perf_counter() - started)
                     phase_loss = torch.zeros((), device=self.device)
                     count = phases * train_cfg.gradient_steps
                     for batch in replay.sample_batches(cfg.replay.batch_size, count):
@@ -197,7 +202,8 @@ class Trainer:
         final = self.checkpoint_dir / "final.pt"
         atomic_write(final, lambda handle: handle.write((self.checkpoint_dir / "latest.pt").read_bytes()))
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, time.perf_counter() - started,
-                           self.eval_seconds, self.last_eval[0], self.last_eval[1], final, stopped_early)
+                           self.eval_seconds, *(warmup_end or (self.step, time.perf_counter() - started)),
+                           self.last_eval[0], self.last_eval[1], final, stopped_early)
 
     # -- pieces of the loop -------------------------------------------------------------------------------------
     def _crossed(self, previous: int, period: int) -> bool:

@@ -193,6 +193,12 @@ def _make_unchecked(env_id: str, render_mode: str | None, env_kwargs: dict) -> g
     module, _, name = env_id.rpartition(":")
     if name.startswith("rlkit/"):
         import rlkit.envs  # noqa: F401  (registers rlkit's own ids, e.g. rlkit/Jamming-v0)
+    elif name.startswith("MinAtar/") and name not in gym.registry:
+        try:
+            from minatar.gym import register_envs
+        except ImportError:
+            raise EnvError(f"'{env_id}' needs MinAtar: pip install 'rlkit[minatar]'") from None
+        register_envs()
     if module:
         try:
             importlib.import_module(module)

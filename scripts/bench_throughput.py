@@ -9,6 +9,14 @@ replay and no bookkeeping. rlkit's time over the floor's is the overhead it adds
     python scripts/bench_throughput.py                 # 50k steps, one round
     python scripts/bench_throughput.py --rounds 2      # alternate rlkit, SB3, floor twice
 
+``--atari`` mode: the same comparison on ALE/Pong-v5 with the Nature CNN (batch 32, one update every 4 env steps
+after learning starts, Adam, Huber, sticky actions, no episodic life for both): collection-only steps/s (before
+learning starts) and training steps/s for rlkit (native ale-py vector env, ``--atari-envs`` games at once) and SB3
+(its AtariWrapper, one env), and the floor: the same number of updates and batch-1 action selections in plain
+PyTorch.
+
+    python scripts/bench_throughput.py --atari --atari-envs 4
+
 ``--solve`` mode: env steps rlkit's own configs/cartpole_dqn.yaml needs until a greedy evaluation (10 episodes,
 every 1,000 steps) reaches a mean return of 475, for several seeds.
 
@@ -155,6 +163,117 @@ def throughput(args: argparse.Namespace) -> None:
               f"{sps[name] / sps['sb3']:.2f}x | {mean(name, 'seconds') / mean('floor', 'seconds'):.2f}x | {ret} |")
 
 
+ATARI = dict(env_id="ALE/Pong-v5", lr=1e-4, batch_size=32, buffer_size=100_000, train_freq=4, gamma=0.99,
+             target_update=1_000, exploration_fraction=0.1, exploration_final_eps=0.01, max_grad_norm=10.0)
+
+
+def atari_rlkit(args: argparse.Namespace, workdir: Path) -> dict:
+    a = ATARI
+    config = load_config(ROOT / "configs" / "atari_dqn.yaml", [
+        f"env.id={a['env_id']}", f"env.num_envs={args.atari_envs}", "agent.name=dqn", "agent.n_step=1",
+        f"agent.lr={a['lr']}", "agent.adam_eps=1e-8", f"agent.target_period={a['target_update']}",
+        f"replay.capacity={a['buffer_size']}", f"replay.batch_size={a['batch_size']}",
+        f"exploration.fraction={a['exploration_fraction']}", f"exploration.end={a['exploration_final_eps']}",
+        f"train.total_steps={args.atari_steps}", f"train.learning_starts={args.atari_learning_starts}",
+        f"train.train_freq={a['train_freq']}", "train.gradient_steps=1", "train.eval_every=0",
+        "train.checkpoint_every=0", "train.eval_episodes=1", "train.log_every=1000", "device=cpu",
+        f"seed={args.seed}", f"run_dir={workdir / 'atari'}",
+    ])
+    result = train(config, progress=False)
+    train_seconds = result.seconds - result.eval_seconds - result.warmup_seconds
+    return {"collect_sps": result.warmup_steps / result.warmup_seconds,
+            "train_sps": (result.steps - result.warmup_steps) / train_seconds,
+            "updates": result.updates, "train_steps": result.steps - result.warmup_steps}
+
+
+def atari_sb3(args: argparse.Namespace) -> dict:
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    a = ATARI
+
+    class Clock(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.warmup_end = None
+
+        def _on_step(self) -> bool:
+            if self.warmup_end is None and self.num_timesteps >= args.atari_learning_starts:
+                self.warmup_end = time.perf_counter()
+            return True
+
+    env = make_atari_env(a["env_id"], n_envs=1, seed=args.seed,
+                         env_kwargs={"frameskip": 1, "repeat_action_probability": 0.25},
+                         wrapper_kwargs={"terminal_on_life_loss": False, "noop_max": 30, "frame_skip": 4})
+    env = VecFrameStack(env, n_stack=4)
+    model = DQN("CnnPolicy", env, learning_rate=a["lr"], batch_size=a["batch_size"], buffer_size=a["buffer_size"],
+                learning_starts=args.atari_learning_starts, train_freq=a["train_freq"], gradient_steps=1,
+                gamma=a["gamma"], target_update_interval=a["target_update"],
+                exploration_fraction=a["exploration_fraction"], exploration_final_eps=a["exploration_final_eps"],
+                max_grad_norm=a["max_grad_norm"], optimize_memory_usage=False, seed=args.seed, device="cpu",
+                verbose=0)
+    clock = Clock()
+    started = time.perf_counter()
+    model.learn(total_timesteps=args.atari_steps, callback=clock)
+    ended = time.perf_counter()
+    env.close()
+    return {"collect_sps": args.atari_learning_starts / (clock.warmup_end - started),
+            "train_sps": (args.atari_steps - args.atari_learning_starts) / (ended - clock.warmup_end),
+            "updates": model._n_updates, "train_steps": args.atari_steps - args.atari_learning_starts}
+
+
+def atari_floor(updates: int, actions: int) -> float:
+    """Seconds for ``updates`` Nature-CNN DQN updates (batch 32) and ``actions`` batch-1 greedy forwards."""
+    from rlkit.nets import NatureCNN
+
+    def network():
+        torso = NatureCNN((4, 84, 84))
+        return torch.nn.Sequential(torso, torch.nn.Linear(512, 6))
+
+    online, target = network(), network()
+    optimizer = torch.optim.Adam(online.parameters(), lr=ATARI["lr"], fused=True)
+    obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8)
+    next_obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8)
+    taken, rewards, discounts = torch.randint(6, (32,)), torch.ones(32), torch.full((32,), 0.99)
+    single = torch.zeros(1, 4, 84, 84, dtype=torch.uint8)
+    started = time.perf_counter()
+    for _ in range(updates):
+        with torch.no_grad():
+            y = rewards + discounts * target(next_obs).max(1).values
+        q = online(obs).gather(1, taken[:, None]).squeeze(1)
+        loss = F.smooth_l1_loss(q, y)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(online.parameters(), ATARI["max_grad_norm"])
+        optimizer.step()
+    with torch.inference_mode():
+        for _ in range(actions):
+            online(single).argmax(1).item()
+    return time.perf_counter() - started
+
+
+def atari(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = atari_rlkit(args, Path(tmp))
+        print("rlkit done", file=sys.stderr, flush=True)
+        theirs = atari_sb3(args)
+        print("SB3 done", file=sys.stderr, flush=True)
+    floor_seconds = atari_floor(ours["updates"], ours["train_steps"])
+    floor_sps = ours["train_steps"] / floor_seconds
+    print(f"\nALE/Pong-v5, Nature CNN DQN, {args.atari_steps:,} env steps ({args.atari_learning_starts:,} collection "
+          f"only), rlkit with {args.atari_envs} envs, SB3 with 1, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads\n")
+    print("| run | collection-only steps/s | training steps/s | updates | training vs SB3 | training vs floor |")
+    print("|---|---|---|---|---|---|")
+    for label, row in (("rlkit DQN", ours), ("SB3 DQN", theirs)):
+        print(f"| {label} | {row['collect_sps']:,.0f} | {row['train_sps']:,.0f} | {row['updates']:,} | "
+              f"{row['train_sps'] / theirs['train_sps']:.2f}x | {row['train_sps'] / floor_sps:.2f}x |")
+    print(f"| compute floor (plain PyTorch) | — | {floor_sps:,.0f} | {ours['updates']:,} | "
+          f"{floor_sps / theirs['train_sps']:.2f}x | 1.00x |")
+
+
 def solve(args: argparse.Namespace) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,10 +305,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of rlkit, SB3, floor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--solve", action="store_true", help="measure env steps to greedy return 475 instead")
+    parser.add_argument("--atari", action="store_true", help="compare on ALE/Pong-v5 with the Nature CNN instead")
+    parser.add_argument("--atari-envs", type=int, default=4, help="rlkit's parallel games in --atari mode")
+    parser.add_argument("--atari-steps", type=int, default=12_000, help="env steps per run in --atari mode")
+    parser.add_argument("--atari-learning-starts", type=int, default=6_000, help="collection-only env steps")
     parser.add_argument("--seeds", type=int, default=5, help="seeds in --solve mode")
     parser.add_argument("--budget", type=int, default=50_000, help="env-step budget per seed in --solve mode")
     args = parser.parse_args()
-    solve(args) if args.solve else throughput(args)
+    if args.solve:
+        solve(args)
+    elif args.atari:
+        atari(args)
+    else:
+        throughput(args)
 
 
 if __name__ == "__main__":
