@@ -114,3 +114,19 @@ def test_clip_grad_norm_matches_torch():
     for a, b in zip(ours, theirs):
         assert torch.allclose(a.grad, b.grad)
     assert torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ours])) <= 1.0 + 1e-5
+
+
+def test_target_copy_follows_optimiser_updates():
+    # A fused optimiser step does not bump tensor version counters; the target must follow it all the same.
+    agent = make_agent()
+    rng = np.random.default_rng(1)
+    batch = Batch(
+        obs=rng.normal(size=(16, 4)).astype(np.float32), actions=rng.integers(3, size=16),
+        rewards=np.ones(16, np.float32), discounts=np.full(16, 0.9, np.float32),
+        next_obs=rng.normal(size=(16, 4)).astype(np.float32), indices=np.arange(16), weights=np.ones(16, np.float32),
+    )
+    for _ in range(3):
+        agent.update(batch)
+        agent.update_target()
+        for online, target in zip(agent.online.parameters(), agent.target.parameters()):
+            assert torch.equal(online, target)

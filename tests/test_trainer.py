@@ -19,11 +19,12 @@ def _weights(checkpoint):
 
 
 def test_cartpole_learns(tmp_path):
-    config = load_config(CARTPOLE, [f"run_dir={tmp_path / 'run'}", "train.total_steps=10000", "train.eval_every=0",
-                                    "train.checkpoint_every=0", "train.eval_episodes=10"])
+    config = load_config(CARTPOLE, [f"run_dir={tmp_path / 'run'}", "train.total_steps=25000", "train.eval_every=1000",
+                                    "train.checkpoint_every=0", "train.eval_episodes=5", "train.target_return=195",
+                                    "threads=1"])
     result = train(config, progress=False)
-    assert result.steps == 10000
-    assert result.eval_mean >= 195, f"greedy return {result.eval_mean} after 10k steps"
+    assert result.stopped_early, f"greedy return {result.eval_mean} after {result.steps} steps"
+    assert result.eval_mean >= 195 and result.steps <= 25000
 
 
 def test_same_seed_same_run(tmp_path):
