@@ -4,6 +4,7 @@
     rlkit train --resume RUN_DIR [key=value ...]  continue a run from its latest checkpoint
     rlkit eval CKPT [--env ID] [--episodes N] [--video DIR] [--seed S] [--epsilon E]
     rlkit plot RUN_DIR... [--out PNG] [--title T]   learning curves (mean and spread over seeds)
+    rlkit solve --checkpoint CKPT [--puzzle P] (--scramble N | --state S) [--batch B] [--weight W] [--algo A]
 
 A user error (bad config, unknown env, missing or corrupt checkpoint, ...) prints one line to stderr and exits
 with status 2; nothing in an existing run directory is touched.
@@ -54,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (with tb/ logs)")
     plot.add_argument("--out", default="curves.png", help="output PNG (default curves.png)")
     plot.add_argument("--title", help="figure title")
+
+    solve = commands.add_parser("solve", help="solve a puzzle with a trained Q* network",
+                                description="Batched weighted Q* (or A*) search with a cost-to-go checkpoint.")
+    solve.add_argument("--checkpoint", required=True, help="checkpoint of a qstar run")
+    solve.add_argument("--puzzle", choices=["sliding_tile", "cube3", "lights_out"],
+                       help="the puzzle (must match the checkpoint's; default: the checkpoint's)")
+    solve.add_argument("--scramble", type=int, help="solve a seeded random instance scrambled N moves")
+    solve.add_argument("--state", help="solve this state (tiles: 16 numbers, 0 the blank; cube3: a move sequence "
+                                       "such as \"R U R' U'\" or 54 stickers; lights_out: a 0/1 string)")
+    solve.add_argument("--batch", type=int, default=100, help="nodes (A*) or edges (Q*) popped per iteration")
+    solve.add_argument("--weight", type=float, default=0.6, help="lambda in f = lambda*g + h (default 0.6)")
+    solve.add_argument("--algo", default="qstar", help="qstar (default) or astar")
+    solve.add_argument("--seed", type=int, default=0, help="seed of the --scramble instance")
+    solve.add_argument("--max-nodes", type=int, help="stop after generating this many nodes")
+    solve.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long (default 600)")
+    solve.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return parser
 
 
@@ -65,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "solve":
+            return _solve(args)
         if args.command == "plot":
             from rlkit.plot import plot_runs
 
@@ -99,14 +118,39 @@ def _train(args: argparse.Namespace) -> int:
         run_dir = config.run_dir or str(Path("runs") / Path(args.config).stem)
         result = train(config, run_dir, progress=progress)
     stop = " (reached train.target_return)" if result.stopped_early else ""
-    print(f"trained {result.steps:,} env steps, {result.updates:,} updates in {result.seconds:.1f} s{stop}; "
-          f"final greedy return {result.eval_mean:.2f} ± {result.eval_std:.2f}")
+    if result.episodes == 0 and result.warmup_steps == 0 and result.steps == result.updates:  # a puzzle run
+        print(f"trained {result.updates:,} updates in {result.seconds:.1f} s{stop}; mean greedy solve rate over "
+              f"the evaluation depths {result.eval_mean:.2f}")
+    else:
+        print(f"trained {result.steps:,} env steps, {result.updates:,} updates in {result.seconds:.1f} s{stop}; "
+              f"final greedy return {result.eval_mean:.2f} ± {result.eval_std:.2f}")
     print(f"checkpoint: {result.checkpoint}")
     return 0
 
 
+def _solve(args: argparse.Namespace) -> int:
+    from rlkit.solve import solve_puzzle
+
+    report = solve_puzzle(args.checkpoint, args.puzzle, args.scramble, args.state, args.batch, args.weight,
+                          args.algo, args.seed, args.max_nodes, args.max_seconds, args.device)
+    status = "solved" if report.solved else f"not solved ({report.stop_reason})"
+    print(f"{report.puzzle} with {report.algorithm}: {status}")
+    if report.solved:
+        print(f"moves ({len(report.moves)}): {' '.join(report.moves) or '(already solved)'}")
+        print(f"cost: {report.cost:g}")
+    print(f"nodes generated: {report.nodes_generated:,}  iterations: {report.iterations:,}  "
+          f"seconds: {report.seconds:.2f}")
+    return 0 if report.solved else 1
+
+
 def _eval(args: argparse.Namespace) -> int:
-    from rlkit.evaluate import evaluate_checkpoint
+    from rlkit.evaluate import evaluate_checkpoint, puzzle_solve_rates
+
+    rates = puzzle_solve_rates(args.checkpoint, args.episodes, args.seed)
+    if rates is not None:
+        shown = "  ".join(f"depth {depth}: {rate:.2f}" for depth, rate in rates.items())
+        print(f"greedy solve rate over {args.episodes} scrambles per depth: {shown}")
+        return 0
 
     result = evaluate_checkpoint(args.checkpoint, args.env, args.episodes, args.video, args.seed, args.epsilon,
                                  args.device)

@@ -123,6 +123,17 @@ def evaluate_checkpoint(
     return EvalResult(returns, lengths, env_id, str(video_dir) if video_dir else None)
 
 
+def puzzle_solve_rates(path: str | Path, states_per_depth: int, seed: int = 0) -> dict[int, float] | None:
+    """Greedy solve rate per configured depth for a Q* checkpoint; None when the checkpoint is an env agent's."""
+    payload = load_checkpoint(path)
+    config = config_from_dict(payload["config"])
+    if config.puzzle.name is None:
+        return None
+    agent, _ = agent_from_checkpoint(payload)
+    with torch.inference_mode():
+        return agent.solve_rate(config.puzzle.eval_depths, states_per_depth, np.random.default_rng(seed))
+
+
 def _check_compatible(env: Any, spaces: dict[str, Any], env_id: str) -> None:
     obs_shape = tuple(env.observation_space.shape)
     want_shape = tuple(spaces["obs_shape"])

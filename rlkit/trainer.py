@@ -66,8 +66,7 @@ def train(config: Config, run_dir: str | Path | None = None, progress: bool | No
             f"run directory '{run_dir}' already holds a run; continue it with `rlkit train --resume {run_dir}` "
             "or pick a new one with run_dir=..."
         )
-    trainer = Trainer(config, run_dir, progress=progress)
-    return trainer.run()
+    return _trainer_class(config)(config, run_dir, progress=progress).run()
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> TrainResult:
@@ -82,8 +81,16 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), pro
         raise CheckpointError(f"cannot resume '{run_dir}': no checkpoints/latest.pt there; start it with rlkit train")
     payload = load_checkpoint(latest)
     config = apply_overrides(config_from_dict(payload["config"]), overrides)
-    trainer = Trainer(resolve_preset(config), run_dir, progress=progress, checkpoint=payload)
-    return trainer.run()
+    config = resolve_preset(config)
+    return _trainer_class(config)(config, run_dir, progress=progress, checkpoint=payload).run()
+
+
+def _trainer_class(config: Config) -> type:
+    if config.puzzle.name is not None:
+        from rlkit.puzzle_trainer import PuzzleTrainer  # cost-to-go training on a search puzzle
+
+        return PuzzleTrainer
+    return Trainer
 
 
 def epsilon_at(step: int, start: float, end: float, decay_steps: float) -> float:
@@ -101,28 +108,33 @@ class Trainer:
         self.device = resolve_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
-        seed = config.seed
-        env_cfg = config.env
-        self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, seed, env_cfg.vectorization, env_cfg.kwargs,
-                                env_cfg.atari)
-        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari)
-        self.replay = ReplayBuffer(config.replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
-                                   config.agent.n_step, config.agent.gamma, seed=seed + 1)
-        torch.manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed)
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        np.random.seed(config.seed)
         self.step = self.updates = self.episodes = self.evaluations = 0
-        if checkpoint is None:
-            self.agent = build_agent(config, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions, self.device)
-        else:
-            self._restore(checkpoint)
         self.checkpoint_dir = self.run_dir / "checkpoints"
+        self._build(checkpoint)
+        if checkpoint is not None:
+            self._restore(checkpoint)
         self._prepare_run_dir()
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_eval = (float("nan"), float("nan"))
         self.last_eval_step = -1
         self.eval_seconds = 0.0
+
+    def _build(self, checkpoint: dict[str, Any] | None) -> None:
+        """Envs, replay and agent (the agent's weights come from ``checkpoint`` when resuming)."""
+        config, seed, env_cfg = self.config, self.config.seed, self.config.env
+        self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, seed, env_cfg.vectorization, env_cfg.kwargs,
+                                env_cfg.atari)
+        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari)
+        self.replay = ReplayBuffer(config.replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
+                                   config.agent.n_step, config.agent.gamma, seed=seed + 1)
+        if checkpoint is None:
+            self.agent = build_agent(config, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions, self.device)
+        else:
+            self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(config)}, str(self.device))
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -196,14 +208,22 @@ class Trainer:
         if self.last_eval_step != self.step:
             self._evaluate(writer)
         writer.close()
-        env.close()
-        self.eval_env.close()
-        self._save(self.checkpoint_dir / "latest.pt")
-        final = self.checkpoint_dir / "final.pt"
-        atomic_write(final, lambda handle: handle.write((self.checkpoint_dir / "latest.pt").read_bytes()))
+        final = self._finish()
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, time.perf_counter() - started,
                            self.eval_seconds, *(warmup_end or (self.step, time.perf_counter() - started)),
                            self.last_eval[0], self.last_eval[1], final, stopped_early)
+
+    def _finish(self) -> Path:
+        """Close the envs, write the last checkpoint and its copy ``final.pt``; returns the latter's path."""
+        self._close()
+        latest, final = self.checkpoint_dir / "latest.pt", self.checkpoint_dir / "final.pt"
+        self._save(latest)
+        atomic_write(final, lambda handle: handle.write(latest.read_bytes()))
+        return final
+
+    def _close(self) -> None:
+        self.env.close()
+        self.eval_env.close()
 
     # -- pieces of the loop -------------------------------------------------------------------------------------
     def _crossed(self, previous: int, period: int) -> bool:
@@ -267,30 +287,36 @@ class Trainer:
             save_config(self.config, self.run_dir / "config.yaml")
 
     def _save(self, path: Path) -> None:
+        save_checkpoint(path, {
+            "config": config_to_dict(self.config),
+            "spaces": self._spaces(),
+            "agent": self.agent.state_dict(),
+            "trainer": {"step": self.step, "updates": self.updates, "episodes": self.episodes,
+                        "evaluations": self.evaluations, "rng": capture_rng_states(), **self._loop_state()},
+        })
+
+    def _spaces(self) -> dict[str, Any]:
+        return {"obs_shape": list(self.env.obs_shape), "obs_dtype": str(self.env.obs_dtype),
+                "num_actions": self.env.num_actions, "env_id": self.config.env.id}
+
+    def _loop_state(self) -> dict[str, Any]:
+        """What this loop adds to a checkpoint: the replay's RNG, and the buffer itself when so configured."""
         replay_step = None
         if self.config.replay.save_with_checkpoint:
             self.replay.save(self.checkpoint_dir / "replay.npz")
             replay_step = self.step
-        save_checkpoint(path, {
-            "config": config_to_dict(self.config),
-            "spaces": {"obs_shape": list(self.env.obs_shape), "obs_dtype": str(self.env.obs_dtype),
-                       "num_actions": self.env.num_actions, "env_id": self.config.env.id},
-            "agent": self.agent.state_dict(),
-            "trainer": {
-                "step": self.step, "updates": self.updates, "episodes": self.episodes,
-                "evaluations": self.evaluations, "replay_step": replay_step,
-                "rng": capture_rng_states(), "replay_rng": self.replay.rng_state(),
-            },
-        })
+        return {"replay_step": replay_step, "replay_rng": self.replay.rng_state()}
 
     def _restore(self, payload: dict[str, Any]) -> None:
-        self.agent, _ = agent_from_checkpoint({**payload, "config": config_to_dict(self.config)}, str(self.device))
         state = payload.get("trainer", {})
         self.step, self.updates = int(state.get("step", 0)), int(state.get("updates", 0))
         self.episodes, self.evaluations = int(state.get("episodes", 0)), int(state.get("evaluations", 0))
         if "rng" in state:
             restore_rng_states(state["rng"])
-        replay_file = self.run_dir / "checkpoints" / "replay.npz"
+        self._restore_loop_state(state)
+
+    def _restore_loop_state(self, state: dict[str, Any]) -> None:
+        replay_file = self.checkpoint_dir / "replay.npz"
         if state.get("replay_step") is not None and state["replay_step"] == self.step and replay_file.is_file():
             self.replay.load(replay_file)
         if "replay_rng" in state:

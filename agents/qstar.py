@@ -1,0 +1,235 @@
+"""Q* agent: learns Q(s, a) = c(s, a) + cost-to-go(s') on a puzzle, for Q* / A* search (Agostinelli et al. 2021).
+
+Training states come from backward random walks of 0..K moves from the goal (``training_states``). One update
+trains ALL A actions of every state at once (DeepCubeA's value iteration, per action):
+
+    target(s, a) = c(s, a) + (0 if s' = next(s, a) is a goal else min_a' Q_target(s', a'))
+
+so a batch of B states costs one online forward (B states), one ``expand`` (B*A children) and one target forward
+(B*A children). Goal states are trained like any other (their own Q is not forced to 0); only a goal CHILD
+contributes its cost alone. Q is a cost: the greedy action is the argmin. The network (``agent.net``, usually the
+DeepCubeA residual MLP "resmlp" with BatchNorm) is in train mode only inside ``update``; inference and the target
+network always run in eval mode, so batch-1 calls and search use the running statistics.
+
+The trainer's puzzle mode calls: ``training_states(rng)``, ``update(states)``, ``update_target()`` every
+``train.target_period`` updates, ``solve_rate(puzzle.eval_depths, puzzle.eval_states, rng)`` at evaluations,
+and ``state_dict()`` / ``load_state_dict()`` for checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from rlkit.config import Config, PuzzleConfig, config_from_dict
+from rlkit.critics import Scalar
+from rlkit.errors import CheckpointError, ConfigError
+from rlkit.nets import build_q_network
+
+from .dqn import clip_grad_norm
+
+INFERENCE_CHUNK = 65_536  # states per forward pass in q_values: bounds activation memory for huge expansions
+
+
+class QStarAgent:
+    """Cost-to-go Q-learning on a puzzle.
+
+    Args:
+        config: the whole experiment config; uses ``agent`` (lr, adam_eps, max_grad_norm, tau, dueling,
+            critic.loss, net.torso/hidden/blocks/quant) and ``puzzle`` (batch_size, max_scramble).
+        puzzle: a ``rlkit.envs.puzzle.Puzzle`` (``build_puzzle(config.puzzle)`` gives the configured one).
+        device: torch device of the networks. seed: network init and exploration RNG (default ``config.seed``).
+    """
+
+    def __init__(self, config: Config, puzzle: Any, device: torch.device | str = "cpu", seed: int | None = None):
+        agent = config.agent
+        if agent.critic.type != "scalar":
+            raise ConfigError(f"config field 'agent.critic.type': the qstar agent regresses costs with a scalar "
+                              f"critic, got '{agent.critic.type}'")
+        self.config, self.puzzle_config = agent, config.puzzle
+        self.puzzle = puzzle
+        self.num_actions = int(puzzle.num_actions)
+        self.obs_shape = (int(puzzle.encoded_size),)
+        self.device = torch.device(device)
+        self.critic = Scalar(agent.critic.loss)
+        seed = config.seed if seed is None else seed
+        torch.manual_seed(seed)
+        try:
+            self.online = self._build_network().to(self.device)
+            self.target = self._build_network().to(self.device)
+        except ValueError as error:
+            raise ConfigError(f"config field 'agent.net': {error}") from None
+        self.target.load_state_dict(self.online.state_dict())
+        self.target.requires_grad_(False)
+        self.target.eval()
+        self.online.eval()
+        self.parameters = list(self.online.parameters())
+        self.optimizer = torch.optim.Adam(self.parameters, lr=agent.lr, eps=agent.adam_eps, fused=True)
+        self.rng = np.random.default_rng(seed)
+
+    def _build_network(self) -> torch.nn.Module:
+        agent, net = self.config, self.config.net
+        network = build_q_network(self.obs_shape, self.num_actions, 1, net.torso, net.hidden, agent.dueling, net.blocks)
+        if net.quant != "none":
+            # Quantisation-aware training swaps the linear layers for fake-quant ones, as for DQN (agents/edge.py).
+            from .edge import quantize_network
+
+            network = quantize_network(network, net.quant, net.ternary_scale)
+        return network
+
+    # -- data -----------------------------------------------------------------------------------------------------
+    def training_states(self, rng: np.random.Generator) -> np.ndarray:
+        """``puzzle.batch_size`` states, each a backward walk of uniform 0..``max_scramble`` moves. -> (B, D)."""
+        count, longest = self.puzzle_config.batch_size, self.puzzle_config.max_scramble
+        return self.puzzle.scramble(count, rng.integers(0, longest + 1, size=count), rng)
+
+    # -- learning -------------------------------------------------------------------------------------------------
+    def update(self, states: np.ndarray) -> dict[str, torch.Tensor]:
+        """One gradient step on all A actions of ``states`` (B, D). Returns {"loss": () device tensor}."""
+        count = len(states)
+        target = self.td_target(states)  # (B, A)
+        self.online.train()  # BatchNorm uses batch statistics while learning...
+        q = self.critic.q_values(self.online(self.puzzle.encode(states, self.device)))  # (B, A)
+        self.online.eval()  # ...and running statistics everywhere else
+        loss = self.critic.loss(q.reshape(count * self.num_actions, 1), target.reshape(-1)).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.max_grad_norm is not None:
+            clip_grad_norm(self.parameters, self.config.max_grad_norm)
+        self.optimizer.step()
+        return {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def td_target(self, states: np.ndarray) -> torch.Tensor:
+        """c(s, a) + [s' not goal] * min_a' Q_target(s', a') for every action. states (B, D) -> (B, A) float32."""
+        children, costs = self.puzzle.expand(states)  # (B*A, D), (B, A)
+        next_q = self._forward(self.target, children).min(dim=1).values  # (B*A,)
+        not_goal = torch.as_tensor(~self.puzzle.is_goal(children), device=self.device)
+        costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)
+        return costs + (next_q * not_goal).view_as(costs)
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """target <- tau * online + (1 - tau) * target (hard copy at tau = 1); BatchNorm statistics are copied."""
+        online, target = self.parameters, list(self.target.parameters())
+        if self.config.tau >= 1.0:
+            torch._foreach_copy_(target, online)
+        else:
+            torch._foreach_lerp_(target, online, self.config.tau)
+        for target_buffer, online_buffer in zip(self.target.buffers(), self.online.buffers()):
+            target_buffer.copy_(online_buffer)
+
+    # -- inference (eval mode) ------------------------------------------------------------------------------------
+    def q_values(self, states: np.ndarray) -> torch.Tensor:
+        """Online Q for puzzle states. states (B, D) -> (B, A) float32 on the agent's device."""
+        with torch.inference_mode():
+            return self._forward(self.online, states)
+
+    def q_numpy(self, states: np.ndarray) -> np.ndarray:
+        """``q_values`` as numpy: the ``q_fn`` of Q* search. (B, D) -> (B, A) float32."""
+        return self.q_values(states).cpu().numpy()
+
+    def heuristic(self, states: np.ndarray) -> np.ndarray:
+        """min_a Q(s, a), and 0 at goal states: the ``heuristic_fn`` of A* search. (B, D) -> (B,) float32."""
+        h = self.q_values(states).min(dim=1).values.cpu().numpy()
+        return np.where(self.puzzle.is_goal(states), 0.0, h).astype(np.float32)
+
+    def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray | int:
+        """Epsilon-greedy (lowest-cost) actions from encoded observations, for the Gym wrappers.
+
+        obs: (B, encoded_size) -> (B,) int64, or one observation (encoded_size,) -> int.
+        """
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.shape == self.obs_shape
+        batch = obs[None] if single else obs
+        if batch.shape[1:] != self.obs_shape:
+            raise ValueError(f"observation shape {obs.shape} does not match the agent's {self.obs_shape}")
+        with torch.inference_mode():
+            actions = self.critic.q_values(self.online(torch.as_tensor(batch, device=self.device)))
+            actions = actions.argmin(dim=1).cpu().numpy()
+        if epsilon > 0:
+            explore = self.rng.random(len(batch)) < epsilon
+            actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
+        return int(actions[0]) if single else actions
+
+    def solve_rate(self, depths: Iterable[int], states_per_depth: int, rng: np.random.Generator,
+                   max_moves: int | None = None) -> dict[int, float]:
+        """Fraction of ``states_per_depth`` states scrambled ``depth`` moves that greedy (argmin Q) rollouts solve
+        within ``max_moves`` moves (default 2 * depth, at least 1). All states of a depth roll out as one batch."""
+        rates = {}
+        for depth in depths:
+            states = self.puzzle.scramble(states_per_depth, int(depth), rng)
+            solved = self.puzzle.is_goal(states)
+            for _ in range(max_moves if max_moves is not None else max(1, 2 * int(depth))):
+                active = np.flatnonzero(~solved)
+                if not len(active):
+                    break
+                actions = self.q_values(states[active]).argmin(dim=1).cpu().numpy()
+                states[active], _ = self.puzzle.next_states(states[active], actions)
+                solved[active] = self.puzzle.is_goal(states[active])
+            rates[int(depth)] = float(solved.mean())
+        return rates
+
+    # -- state ----------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimiser and exploration RNG: tensors and plain data only (``weights_only`` loading)."""
+        return {"online": self.online.state_dict(), "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from ``state_dict()``; RuntimeError on an architecture mismatch (the caller explains)."""
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state.get("target", state["online"]))
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
+        self.online.eval()
+        self.target.eval()
+
+    def _forward(self, network: torch.nn.Module, states: np.ndarray) -> torch.Tensor:
+        """Q of ``network`` (already in the right mode) on states (N, D) -> (N, A), in chunks of INFERENCE_CHUNK."""
+        parts = [self.critic.q_values(network(self.puzzle.encode(states[i:i + INFERENCE_CHUNK], self.device)))
+                 for i in range(0, len(states), INFERENCE_CHUNK)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def build_puzzle(puzzle_config: PuzzleConfig) -> Any:
+    """The puzzle a ``puzzle`` config section names (sliding_tile size n, cube3 [meta_actions], lights_out size n)."""
+    from rlkit.envs.cube3 import Cube3
+    from rlkit.envs.lights_out import LightsOut
+    from rlkit.envs.sliding_tile import SlidingTile
+
+    name = puzzle_config.name
+    if name == "sliding_tile":
+        return SlidingTile(puzzle_config.size)
+    if name == "cube3":
+        return Cube3(meta_actions=puzzle_config.meta_actions)
+    if name == "lights_out":
+        return LightsOut(puzzle_config.size)
+    raise ConfigError("config field 'puzzle.name': the qstar agent needs a puzzle (sliding_tile, cube3 or "
+                      "lights_out); set puzzle.name")
+
+
+def load_qstar_agent(path: str | Path, device: torch.device | str = "cpu") -> QStarAgent:
+    """Rebuild a trained Q* agent from a checkpoint (``{"agent": state_dict, "config": dict, ...}``) on ``device``.
+
+    Raises CheckpointError naming the file when it is not a puzzle checkpoint or its weights do not fit.
+    """
+    from rlkit.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(path)
+    config = config_from_dict(payload["config"])
+    if config.puzzle.name is None:
+        raise CheckpointError(f"checkpoint '{payload['path']}' was not trained on a puzzle (puzzle.name is unset); "
+                              "pass a checkpoint of a qstar run")
+    agent = QStarAgent(config, build_puzzle(config.puzzle), device=device)
+    try:
+        agent.load_state_dict(payload["agent"])
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise CheckpointError(f"checkpoint '{payload['path']}' does not fit its own config's network "
+                              f"({str(error).splitlines()[0][:200]})") from None
+    return agent

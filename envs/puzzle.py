@@ -1,0 +1,183 @@
+"""The ``Puzzle`` protocol: deterministic, batched, cost-weighted search problems for A* / Q* and cost-to-go learning.
+
+A puzzle's states are batched numpy arrays ``(B, D)`` of small unsigned integers. Every hot-path method
+(``next_states``, ``expand``, ``is_goal``, ``encode``, ``hash``) works on the whole batch with numpy / torch array
+operations; nothing loops over single states in Python.
+
+Every puzzle here has an action set closed under inversion (sliding tile: U<->D, L<->R; cube: X<->X'; lights
+out: each press is its own inverse; cube meta-actions: the reversed sequence of inverses), so a *backward*
+random walk from the goal has the same distribution as a forward walk with random actions. ``scramble`` relies
+on that.
+
+``PuzzleBase`` implements the protocol's shared parts; a concrete puzzle sets the attributes listed in its
+docstring and implements ``next_states`` and ``encode`` (and ``parse_state`` for the CLI).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+from rlkit.errors import EnvError
+
+
+class PuzzleStateError(EnvError, ValueError):
+    """A puzzle state given as text is malformed or unsolvable (a user error: one line naming the fix)."""
+
+
+@runtime_checkable
+class Puzzle(Protocol):
+    """What search and the Q* agent need from a puzzle. States: (B, D) numpy arrays (``state_dtype``)."""
+
+    name: str
+    num_actions: int
+    action_costs: np.ndarray  # (A,) float32, every cost > 0
+    action_names: list[str]
+    state_size: int  # D
+    encoded_size: int  # width of encode(states)
+
+    def goal_states(self, n: int) -> np.ndarray: ...
+    def scramble(self, n: int, steps: int | np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+    def next_states(self, states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def is_goal(self, states: np.ndarray) -> np.ndarray: ...
+    def encode(self, states: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor: ...
+    def hash(self, states: np.ndarray) -> np.ndarray: ...
+    def parse_state(self, text: str) -> np.ndarray: ...
+
+
+class PuzzleBase:
+    """Shared implementation. Subclasses set ``name``, ``goal`` (D,), ``action_costs`` (A,), ``action_names``,
+    ``encoded_size``, ``key_bits`` (bits per state entry for ``hash``) and implement ``next_states``, ``encode``.
+    """
+
+    name: str
+    goal: np.ndarray
+    action_costs: np.ndarray
+    action_names: list[str]
+    encoded_size: int
+    key_bits: int
+    state_dtype = np.dtype(np.uint8)
+
+    @property
+    def num_actions(self) -> int:
+        return len(self.action_costs)
+
+    @property
+    def state_size(self) -> int:
+        return len(self.goal)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(actions={self.num_actions}, state_size={self.state_size})"
+
+    # -- the protocol ---------------------------------------------------------------------------------------------
+    def goal_states(self, n: int) -> np.ndarray:
+        """n copies of the goal. -> (n, D)."""
+        return np.repeat(self.goal[None], n, axis=0)
+
+    def is_goal(self, states: np.ndarray) -> np.ndarray:
+        """states: (B, D) -> (B,) bool."""
+        return (np.asarray(states) == self.goal).all(axis=1)
+
+    def scramble(self, n: int, steps: int | np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Backward random walks from the goal. steps: an int or (n,) per-state walk lengths. -> (n, D).
+
+        Loops over walk steps (not states): at step t every state whose walk is longer than t takes a random
+        action from ``random_actions`` (legal moves only, where a puzzle has illegal ones).
+        """
+        lengths = np.broadcast_to(np.asarray(steps, dtype=np.int64), (n,))
+        if (lengths < 0).any():
+            raise ValueError(f"scramble steps must be >= 0, got min {lengths.min()}")
+        states = self.goal_states(n)
+        for t in range(int(lengths.max(initial=0))):
+            walking = np.flatnonzero(lengths > t)
+            moved, _ = self.next_states(states[walking], self.random_actions(states[walking], rng))
+            states[walking] = moved
+        return states
+
+    def random_actions(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly random action per state (a puzzle with illegal moves draws among the legal ones). -> (B,)."""
+        return rng.integers(self.num_actions, size=len(states))
+
+    def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All children of every state. states: (B, D) -> children (B*A, D) parent-major, costs (B, A) float32."""
+        count, actions = len(states), self.num_actions
+        children, costs = self.next_states(np.repeat(states, actions, axis=0), np.tile(np.arange(actions), count))
+        return children, costs.reshape(count, actions)
+
+    def hash(self, states: np.ndarray) -> np.ndarray:
+        """Exact keys for the closed table: (B, D) -> (B,) int64 when the state fits 64 bits, else (B,) bytes_.
+
+        Both are collision-free (an injective packing, not a digest); ``.tolist()`` gives dict-ready keys.
+        """
+        return pack_keys(states, self.key_bits)
+
+    def check_states(self, states: np.ndarray) -> np.ndarray:
+        """Coerce one state (D,) or a batch (B, D) to a (B, D) array of ``state_dtype``; ValueError on a misfit."""
+        states = np.asarray(states)
+        if states.ndim == 1:
+            states = states[None]
+        if states.ndim != 2 or states.shape[1] != self.state_size:
+            raise ValueError(f"{self.name} states must have shape (B, {self.state_size}), got {states.shape}")
+        return states.astype(self.state_dtype, copy=False)
+
+
+def pack_keys(states: np.ndarray, bits: int) -> np.ndarray:
+    """Pack rows of small ints (< 2**bits) into exact keys: (B, D) -> (B,) int64 if D*bits <= 64, else (B,) S<k>.
+
+    int64 keys are the bit fields side by side (computed in uint64, viewed as int64: still injective). Wider
+    states become fixed-width byte strings (nibble- or bit-packed when the values allow); numpy drops trailing
+    NUL bytes when it hands them out, which keeps them injective because every key has the same width.
+    """
+    states = np.ascontiguousarray(states, dtype=np.uint8)
+    count, width = states.shape
+    if width * bits <= 64:
+        shifts = (np.arange(width, dtype=np.uint64) * np.uint64(bits))
+        packed = (states.astype(np.uint64) << shifts).sum(axis=1, dtype=np.uint64)
+        return packed.view(np.int64)
+    if bits == 1:
+        packed = np.packbits(states, axis=1)
+    elif bits <= 4:
+        if width % 2:
+            states = np.concatenate([states, np.zeros((count, 1), np.uint8)], axis=1)
+        packed = (states[:, 0::2] << 4) | states[:, 1::2]
+    else:
+        packed = states
+    packed = np.ascontiguousarray(packed)
+    return packed.view(f"S{packed.shape[1]}").ravel()
+
+
+def one_hot(states: np.ndarray, classes: int, device: torch.device | str | None) -> torch.Tensor:
+    """(B, D) ints < classes -> (B, D*classes) float32 on ``device``; built there, so only 1 byte per entry moves."""
+    tensor = torch.as_tensor(np.ascontiguousarray(states), device=device).long()
+    return torch.nn.functional.one_hot(tensor, classes).flatten(1).float()
+
+
+def parse_tokens(text: str, puzzle_name: str, count: int) -> list[int]:
+    """'1 2 3, 4 ...' -> list of ``count`` ints; PuzzleStateError naming the puzzle otherwise."""
+    tokens = text.replace(",", " ").split()
+    try:
+        values = [int(token) for token in tokens]
+    except ValueError:
+        raise PuzzleStateError(f"{puzzle_name} state '{text}' must be {count} integers separated by spaces") from None
+    if len(values) != count:
+        raise PuzzleStateError(f"{puzzle_name} state needs {count} entries, got {len(values)}")
+    return values
+
+
+def permutation_parity(permutation: Sequence[int]) -> int:
+    """0 for an even permutation of range(n), 1 for an odd one (cycle decomposition; used only on parsed input)."""
+    seen = [False] * len(permutation)
+    parity = 0
+    for start in range(len(permutation)):
+        length = 0
+        position = start
+        while not seen[position]:
+            seen[position] = True
+            position = permutation[position]
+            length += 1
+        if length:
+            parity ^= (length - 1) & 1
+    return parity

@@ -1,0 +1,16 @@
+"""Batched weighted A* and Q* over the ``Puzzle`` protocol (rlkit.envs.puzzle).
+
+    from rlkit.search import astar, qstar
+    result = qstar(puzzle, start_state, agent.q_numpy, batch_size=100, weight=0.6, max_seconds=60)
+    result.solved, result.actions, result.cost, result.nodes_generated, result.seconds
+
+``astar`` takes ``heuristic_fn(states) -> (N,)`` (e.g. ``agent.heuristic``, min_a Q); ``qstar`` takes
+``q_fn(states) -> (N, A)`` (e.g. ``agent.q_numpy``). Both return a ``SearchResult`` whose path has been replayed
+on the puzzle.
+"""
+
+from .astar import astar
+from .common import SearchError, SearchResult, validate_path
+from .qstar import qstar
+
+__all__ = ["astar", "qstar", "SearchResult", "SearchError", "validate_path"]

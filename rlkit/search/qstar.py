@@ -1,0 +1,198 @@
+"""Batched weighted Q* search (Agostinelli et al., 2021, "A* Search Without Expansions", arXiv 2102.04518).
+
+The open list holds EDGES (node, action) with priority weight * g(node) + Q(node, action), where Q(s, a) estimates
+the transition cost plus the child's cost-to-go. One forward pass of a node scores all A of its children, so an
+iteration pops the B best edges, generates only those B children (goal test on generation, duplicates dropped
+against the closed table) and scores all the new children's edges with ONE batched ``q_fn`` call.
+
+Lazy edge pushing (why: with 1884 meta-actions, pushing every edge of every child would put A heap entries per
+generated state on the heap, and popping a few of them is all the search ever does). Each node keeps its actions
+ranked by Q; only its best not-yet-popped edge is on the heap. Popping edge number r of a node pushes edge r + 1,
+whose priority is >= edge r's, so edges still leave the heap in priority order. A node stores its first
+``ranked_edges`` ranks (K); the rare node whose K-th edge is popped has its Q-values recomputed in the iteration's
+network call, its remaining A - K actions ranked once and kept beside it ("refill"). For A <= K nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from .common import SearchResult, SearchTree, check_arguments, finish, goal_reached, out_of_budget
+
+
+def qstar(
+    puzzle: Any,
+    start_state: np.ndarray,
+    q_fn: Callable[[np.ndarray], np.ndarray],
+    batch_size: int = 1,
+    weight: float = 1.0,
+    max_nodes: int | None = None,
+    max_seconds: float | None = None,
+    max_iterations: int | None = None,
+    ranked_edges: int = 16,
+) -> SearchResult:
+    """Batched weighted Q* from ``start_state`` (D,) to the puzzle's goal.
+
+    q_fn: states (N, D) -> (N, A) estimates of c(s, a) + cost-to-go(child) (numpy or anything np.asarray takes);
+    never called on goal states. batch_size: edges popped per iteration (B). weight: lambda on g. max_nodes /
+    max_seconds / max_iterations: budgets (the best goal found so far is returned when one runs out).
+    ranked_edges: ranked actions stored per node (K) before a refill. Stops by ``common.goal_reached``: shortest
+    paths at weight 1 when Q(s, a) <= c(s, a) + h*(child) for every edge.
+    """
+    check_arguments(batch_size, weight)
+    start_time = time.perf_counter()
+    tree = SearchTree(puzzle, start_state)
+    stats = dict(nodes_generated=1, iterations=0, network_calls=0, expansions=0)
+    if puzzle.is_goal(tree.states[:1])[0]:
+        return finish(tree, 0, start_time, **stats, stop_reason="proved")
+    ranks = EdgeRanks(puzzle.num_actions, min(puzzle.num_actions, max(1, ranked_edges)))
+    open_list: list[tuple[float, int, int]] = []  # (priority, node id, rank of the node's edge)
+    ranks.store(np.zeros(1, dtype=np.int64), _q_array(q_fn, tree.states[:1], puzzle.num_actions))
+    stats["network_calls"] += 1
+    heapq.heappush(open_list, (float(ranks.ranked_q[0, 0]), 0, 0))
+    best_cost, best_node = math.inf, -1
+    while True:
+        stop_reason = out_of_budget(stats["nodes_generated"], stats["iterations"], start_time,
+                                    max_nodes, max_iterations, max_seconds)
+        if stop_reason:
+            break
+        popped = _pop_edges(open_list, tree, ranks, batch_size, weight, best_cost)
+        if popped is None:
+            stop_reason = "proved"
+            break
+        parents, actions, refill = popped
+        if not len(parents):
+            stop_reason = "exhausted"
+            break
+        stats["iterations"] += 1
+        stats["expansions"] += len(parents)
+        children, costs = puzzle.next_states(tree.states[parents], actions)
+        g = tree.g[parents] + costs
+        stats["nodes_generated"] += len(children)
+        goal = puzzle.is_goal(children)
+        ids = tree.add(children, g, parents, actions)
+        accepted = ids >= 0
+        found = np.flatnonzero(accepted & goal)
+        if len(found):
+            winner = found[np.argmin(g[found])]
+            if g[winner] < best_cost:
+                best_cost, best_node = float(g[winner]), int(ids[winner])
+        fresh = ids[accepted & ~goal]  # goals are never expanded: no path through one is cheaper
+        if len(fresh) or len(refill):
+            # One network call scores the new children and the refilled nodes together.
+            q = _q_array(q_fn, tree.states[np.concatenate([fresh, refill])], puzzle.num_actions)
+            stats["network_calls"] += 1
+            if len(fresh):
+                ranks.store(fresh, q[: len(fresh)])
+                _push_all(open_list, weight * tree.g[fresh] + ranks.ranked_q[fresh, 0], fresh,
+                          np.zeros(len(fresh), dtype=np.int64))
+            if len(refill):
+                first = ranks.refill(refill, q[len(fresh):])
+                _push_all(open_list, weight * tree.g[refill] + first, refill,
+                          np.full(len(refill), ranks.kept, dtype=np.int64))
+    return finish(tree, best_node, start_time, **stats, stop_reason=stop_reason)
+
+
+class EdgeRanks:
+    """Per-node actions ranked by Q (ascending). ranked_actions (N, K) int64, ranked_q (N, K) float64 for the
+    first K ranks; ``overflow[node] = (actions (A-K,), q (A-K,))`` for ranks K.. of refilled nodes."""
+
+    def __init__(self, num_actions: int, kept: int):
+        self.num_actions, self.kept = num_actions, kept
+        self.ranked_actions = np.zeros((0, kept), dtype=np.int64)
+        self.ranked_q = np.zeros((0, kept), dtype=np.float64)
+        self.overflow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def store(self, nodes: np.ndarray, q: np.ndarray) -> None:
+        """Rank the K best actions of each node. nodes (M,) ids, q (M, A)."""
+        self._reserve(int(nodes.max()) + 1)
+        if self.kept < self.num_actions:
+            best = np.argpartition(q, self.kept - 1, axis=1)[:, : self.kept]
+            order = np.take_along_axis(best, np.argsort(np.take_along_axis(q, best, 1), axis=1, kind="stable"), 1)
+        else:
+            order = np.argsort(q, axis=1, kind="stable")
+        self.ranked_actions[nodes] = order
+        self.ranked_q[nodes] = np.take_along_axis(q, order, axis=1)
+
+    def refill(self, nodes: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Rank the remaining A - K actions of nodes whose K-th edge was popped. q (M, A) -> priorities' Q at rank K.
+
+        The remaining set is the complement of the stored K actions (not a re-sort of all A), so no action is
+        skipped or repeated even if a recomputed Q differs from the first in the last bit.
+        """
+        rest = np.ones((len(nodes), self.num_actions), dtype=bool)
+        rest[np.arange(len(nodes))[:, None], self.ranked_actions[nodes]] = False
+        actions = np.nonzero(rest)[1].reshape(len(nodes), self.num_actions - self.kept)
+        actions = np.take_along_axis(actions, np.argsort(np.take_along_axis(q, actions, 1), 1, kind="stable"), 1)
+        values = np.take_along_axis(q, actions, 1).astype(np.float64)
+        for i, node in enumerate(nodes.tolist()):
+            self.overflow[node] = (actions[i], values[i])
+        return values[:, 0]
+
+    def action(self, node: int, rank: int) -> int:
+        if rank < self.kept:
+            return int(self.ranked_actions[node, rank])
+        return int(self.overflow[node][0][rank - self.kept])
+
+    def q(self, node: int, rank: int) -> float | None:
+        """Q of the node's edge at ``rank``; None when that rank needs a refill first."""
+        if rank < self.kept:
+            return float(self.ranked_q[node, rank])
+        extra = self.overflow.get(node)
+        return None if extra is None else float(extra[1][rank - self.kept])
+
+    def _reserve(self, size: int) -> None:
+        if size <= len(self.ranked_q):
+            return
+        capacity = max(size, 2 * len(self.ranked_q), 1024)
+        for name in ("ranked_actions", "ranked_q"):
+            old = getattr(self, name)
+            new = np.zeros((capacity, self.kept), dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+
+def _pop_edges(open_list: list, tree: SearchTree, ranks: EdgeRanks, batch_size: int, weight: float,
+               best_cost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Pop up to B live edges in priority order -> (parent ids (M,), actions (M,), nodes to refill); None once the
+    stopping rule holds before any edge was popped. Each popped edge's successor in its node's ranking is pushed
+    at once (it may be popped in the same batch) unless it needs a refill."""
+    parents: list[int] = []
+    actions: list[int] = []
+    refill: list[int] = []
+    while open_list and len(parents) < batch_size:
+        priority, node, rank = open_list[0]
+        if goal_reached(weight, best_cost, priority):
+            break
+        heapq.heappop(open_list)
+        if tree.is_stale(node):
+            continue  # a cheaper path to this state was found: its new node carries the edges now
+        parents.append(node)
+        actions.append(ranks.action(node, rank))
+        if rank + 1 < ranks.num_actions:
+            q_next = ranks.q(node, rank + 1)
+            if q_next is None:
+                refill.append(node)
+            else:
+                heapq.heappush(open_list, (weight * float(tree.g[node]) + q_next, node, rank + 1))
+    if not parents and best_cost < math.inf:
+        return None
+    as_ids = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+    return as_ids(parents), as_ids(actions), as_ids(refill)
+
+
+def _q_array(q_fn: Callable, states: np.ndarray, num_actions: int) -> np.ndarray:
+    q = np.asarray(q_fn(states), dtype=np.float64)
+    if q.shape != (len(states), num_actions):
+        raise ValueError(f"q_fn must return shape ({len(states)}, {num_actions}), got {q.shape}")
+    return q
+
+
+def _push_all(open_list: list, priorities: np.ndarray, nodes: np.ndarray, ranks: np.ndarray) -> None:
+    for entry in zip(priorities.tolist(), nodes.tolist(), ranks.tolist()):
+        heapq.heappush(open_list, entry)

@@ -1,0 +1,143 @@
+"""Q* vs A* with the same trained network, batch size and weight: solved %, path cost, nodes generated, seconds.
+
+A* pops B nodes per iteration and scores ALL their children with h(s) = min_a Q(s, a); Q* pops B edges, generates
+only those B children and scores each child's edges with one Q pass (Agostinelli et al., 2021). Instance sets are
+fixed and seeded: the 15-puzzle (or whatever sliding-tile size the checkpoint was trained on) scrambled
+``--tile-depth`` moves, and the cube scrambled to each of ``--cube-depths``. A network trained on the 12 quarter
+turns cannot score 1884 meta-actions, so the meta-action comparison takes a second checkpoint trained with
+``puzzle.meta_actions=true``.
+
+    rlkit train configs/sliding_tile_qstar.yaml        # -> runs/.../checkpoints/final.pt
+    python scripts/qstar_vs_astar.py --tile-checkpoint runs/sliding_tile_qstar/checkpoints/final.pt \\
+        --cube-checkpoint runs/cube3_qstar/checkpoints/final.pt \\
+        --cube-meta-checkpoint runs/cube3_meta_qstar/checkpoints/final.pt \\
+        --instances 10 --batch-size 100 --weight 0.6 --max-seconds 20
+
+Budgets: every search stops after ``--max-seconds`` or ``--max-nodes`` (an unsolved instance counts as such). The
+whole run costs at most instances x sets x 2 searches x max-seconds; the defaults fit in minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rlkit.agents.qstar import QStarAgent, load_qstar_agent  # noqa: E402
+from rlkit.device import resolve_device  # noqa: E402
+from rlkit.envs.cube3 import Cube3  # noqa: E402
+from rlkit.errors import RlkitError  # noqa: E402
+from rlkit.search import astar, qstar  # noqa: E402
+
+COLUMNS = ["puzzle", "actions", "scramble", "search", "solved %", "mean cost (solved)", "nodes generated",
+           "network calls", "s / instance"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    print("command: python scripts/qstar_vs_astar.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    print(f"B = {args.batch_size}, lambda = {args.weight}, {args.instances} instances per set, budget "
+          f"{args.max_seconds} s / {args.max_nodes:,} nodes per search, device {device}\n")
+    rows: list[list[str]] = []
+    try:
+        if args.tile_checkpoint:
+            agent = load_qstar_agent(args.tile_checkpoint, device)
+            rows += compare(agent, f"{agent.puzzle.size}x{agent.puzzle.size} tile", [args.tile_depth], args)
+        if args.cube_checkpoint:
+            agent = load_qstar_agent(args.cube_checkpoint, device)
+            rows += compare(agent, "cube3", args.cube_depths, args)
+        if args.cube_meta_checkpoint:
+            agent = load_qstar_agent(args.cube_meta_checkpoint, device)
+            rows += compare(agent, "cube3", args.cube_depths, args)
+    except RlkitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print_table(rows)
+    return 0
+
+
+def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Namespace) -> list[list[str]]:
+    """Rows for A* and Q* on each scramble depth's fixed instance set."""
+    puzzle = agent.puzzle
+    rows = []
+    for depth in depths:
+        starts = instance_set(puzzle, depth, args.instances, args.seed)
+        for name, search, fn in (("A*", astar, agent.heuristic), ("Q*", qstar, agent.q_numpy)):
+            results = [search(puzzle, start, fn, batch_size=args.batch_size, weight=args.weight,
+                              max_nodes=args.max_nodes, max_seconds=args.max_seconds) for start in starts]
+            solved = [r for r in results if r.solved]
+            rows.append([
+                label, str(puzzle.num_actions), str(depth), name,
+                f"{100 * len(solved) / len(results):.0f}",
+                f"{statistics.mean(r.cost for r in solved):.2f}" if solved else "-",
+                f"{statistics.mean(r.nodes_generated for r in results):,.0f}",
+                f"{statistics.mean(r.network_calls for r in results):,.0f}",
+                f"{statistics.mean(r.seconds for r in results):.2f}",
+            ])
+            print(" | ".join(rows[-1]), flush=True)  # progress: a long run shows each row as it lands
+    return rows
+
+
+def instance_set(puzzle, depth: int, count: int, seed: int) -> np.ndarray:
+    """``count`` states scrambled ``depth`` moves, the same for every run with the same seed. -> (count, D).
+
+    Cube scrambles are drawn with the 12 quarter turns even for a meta-action puzzle, so both cube networks face
+    the same instances and "depth" means quarter turns for both.
+    """
+    rng = np.random.default_rng([seed, depth])
+    scrambler = Cube3() if isinstance(puzzle, Cube3) else puzzle
+    states = scrambler.scramble(count, depth, rng)
+    for _ in range(100):  # a walk may end where it began; such a start is trivial: draw it again
+        trivial = np.flatnonzero(puzzle.is_goal(states))
+        if not len(trivial):
+            break
+        states[trivial] = scrambler.scramble(len(trivial), depth, rng)
+    return states
+
+
+def print_table(rows: list[list[str]]) -> None:
+    print()
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "|".join("---" for _ in COLUMNS) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tile-checkpoint", help="Q* checkpoint trained on sliding_tile (size 4: 15-puzzle)")
+    parser.add_argument("--cube-checkpoint", help="Q* checkpoint trained on cube3 with the 12 quarter turns")
+    parser.add_argument("--cube-meta-checkpoint", help="Q* checkpoint trained on cube3 with meta_actions=true")
+    parser.add_argument("--instances", type=int, default=10, help="instances per (puzzle, depth) set")
+    parser.add_argument("--tile-depth", type=int, default=1000, help="scramble moves of the tile instances")
+    parser.add_argument("--cube-depths", type=lambda text: [int(d) for d in text.split(",")],
+                        default=[10, 15, 20, 25, 30, 1000], help="comma-separated cube scramble depths")
+    parser.add_argument("--batch-size", type=int, default=100, help="B: nodes (A*) or edges (Q*) per iteration")
+    parser.add_argument("--weight", type=float, default=0.6, help="lambda, the weight on g")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="time budget per search")
+    parser.add_argument("--max-nodes", type=int, default=2_000_000, help="nodes-generated budget per search")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the instance sets")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if not (args.tile_checkpoint or args.cube_checkpoint or args.cube_meta_checkpoint):
+        parser.error("pass at least one of --tile-checkpoint, --cube-checkpoint, --cube-meta-checkpoint")
+    return args
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    status = main()
+    print(f"\n{time.perf_counter() - started:.0f} s in all", file=sys.stderr)
+    sys.exit(status)

@@ -1,0 +1,83 @@
+"""Q* end to end: `rlkit train` on a puzzle (checkpoint, resume, TensorBoard), `rlkit eval` and `rlkit solve`."""
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from rlkit.checkpoint import load_checkpoint
+from rlkit.cli import main
+from rlkit.config import load_config
+from rlkit.errors import ConfigError
+from rlkit.trainer import resume, train
+
+from helpers import ROOT
+
+LIGHTS_OUT_3 = ["puzzle.size=3", "puzzle.batch_size=100", "puzzle.eval_depths=[1,2,4]", "puzzle.eval_states=50",
+                "agent.net.hidden=[128]", "agent.target_period=50", "train.total_steps=300", "train.eval_every=100",
+                "train.checkpoint_every=100", "train.log_every=50", "threads=1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("qstar") / "run"
+    config = load_config(ROOT / "configs" / "lights_out_qstar.yaml", [*LIGHTS_OUT_3, f"run_dir={run_dir}"])
+    result = train(config, progress=False)
+    return run_dir, result
+
+
+def test_training_logs_solve_rates_and_learns(trained):
+    run_dir, result = trained
+    assert result.updates == 300 and result.eval_mean > 0.5
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"eval/solve_rate_depth_1", "eval/solve_rate_depth_4", "train/loss"} <= set(tags)
+    assert events.Scalars("eval/solve_rate_depth_1")[-1].value == 1.0
+
+
+def test_resume_continues_the_update_count(trained):
+    run_dir, _ = trained
+    result = resume(run_dir, ["train.total_steps=350"], progress=False)
+    assert result.updates == 350
+    assert load_checkpoint(run_dir / "checkpoints" / "final.pt")["trainer"]["updates"] == 350
+
+
+def test_eval_and_solve_commands(trained, capsys):
+    run_dir, _ = trained
+    checkpoint = str(run_dir / "checkpoints" / "final.pt")
+    assert main(["eval", checkpoint, "--episodes", "10"]) == 0
+    assert "depth 1: 1.00" in capsys.readouterr().out
+    for algo in ("qstar", "astar"):
+        assert main(["solve", "--checkpoint", checkpoint, "--scramble", "5", "--algo", algo, "--batch", "4",
+                     "--weight", "1.0"]) == 0
+        out = capsys.readouterr().out
+        assert f"lights_out with {algo}: solved" in out and "nodes generated" in out
+    assert main(["solve", "--checkpoint", checkpoint, "--state", "000000000"]) == 0
+    assert "(already solved)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--puzzle", "cube3", "--scramble", "3"], "was trained on lights_out, not cube3"),
+    (["--state", "10x"], "state must be"),
+    (["--scramble", "3", "--algo", "bfs"], "unknown search 'bfs'"),
+    (["--scramble", "3", "--state", "000000000"], "exactly one of"),
+])
+def test_solve_bad_input(trained, capsys, argv, fragment):
+    run_dir, _ = trained
+    assert main(["solve", "--checkpoint", str(run_dir / "checkpoints" / "final.pt"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
+
+
+def test_solve_refuses_an_env_checkpoint(tmp_path, capsys):
+    from helpers import fast_config
+
+    result = train(fast_config(tmp_path / "dqn"), progress=False)
+    assert main(["solve", "--checkpoint", str(result.checkpoint), "--scramble", "3"]) == 2
+    assert "not trained on a puzzle" in capsys.readouterr().err
+
+
+def test_puzzle_and_agent_must_agree():
+    with pytest.raises(ConfigError, match="set puzzle.name"):
+        train(load_config(None, ["agent.name=qstar"]), progress=False)
+    with pytest.raises(ConfigError, match="use agent.name=qstar"):
+        train(load_config(None, ["puzzle.name=cube3"]), progress=False)
