@@ -134,6 +134,18 @@ class DQNAgent:
         return {"loss": loss.detach(), "td_errors": per_sample.detach()}
 
     @torch.no_grad()
+    def priorities(self, batch: Batch) -> np.ndarray:
+        """Per-sample TD losses of a batch without learning from it: (B,) float32 (Ape-X actors' initial priorities)."""
+        device = self.device
+        target = self.td_target(torch.as_tensor(batch.next_obs, device=device),
+                                torch.as_tensor(batch.rewards, device=device),
+                                torch.as_tensor(batch.discounts, device=device))
+        outputs = self.online(torch.as_tensor(batch.obs, device=device))
+        actions = torch.as_tensor(batch.actions, device=device)
+        outputs_sa = outputs.gather(1, actions.view(-1, 1, 1).expand(-1, 1, outputs.shape[2])).squeeze(1)
+        return self.critic.loss(outputs_sa, target).cpu().numpy()
+
+    @torch.no_grad()
     def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
         """The critic's TD target for a batch. next_obs: (B, *obs_shape); rewards, discounts: (B,).
 

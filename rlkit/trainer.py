@@ -28,7 +28,7 @@ from rlkit.config import Config, apply_overrides, config_from_dict, config_to_di
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, RunDirError, TrainingError
 from rlkit.evaluate import agent_from_checkpoint, run_episodes
-from rlkit.replay import ReplayBuffer
+from rlkit.replay import build_replay
 from rlkit.vec import make_env, make_vec_env
 
 # Evaluation episodes use seeds far from the training envs' so the two never replay the same episodes.
@@ -129,8 +129,11 @@ class Trainer:
         self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, seed, env_cfg.vectorization, env_cfg.kwargs,
                                 env_cfg.atari)
         self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari)
-        self.replay = ReplayBuffer(config.replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
-                                   config.agent.n_step, config.agent.gamma, seed=seed + 1)
+        replay = config.replay
+        self.replay = build_replay(replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
+                                   config.agent.n_step, config.agent.gamma, seed=seed + 1, storage=replay.storage,
+                                   prioritized=replay.prioritized, alpha=replay.alpha, beta=replay.beta,
+                                   eps=replay.priority_eps, num_actions=self.env.num_actions)
         if checkpoint is None:
             self.agent = build_agent(config, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions, self.device)
         else:
@@ -174,8 +177,16 @@ class Trainer:
                         warmup_end = (self.step, time.perf_counter() - started)
                     phase_loss = torch.zeros((), device=self.device)
                     count = phases * train_cfg.gradient_steps
-                    for batch in replay.sample_batches(cfg.replay.batch_size, count):
-                        phase_loss += agent.update(batch)["loss"]
+                    if replay.prioritized:
+                        replay.anneal(self.step / train_cfg.total_steps)  # beta -> 1 by the end of training
+                        for _ in range(count):
+                            batch = replay.sample(cfg.replay.batch_size)
+                            metrics = agent.update(batch)
+                            replay.update_priorities(batch.indices, metrics["td_errors"])
+                            phase_loss += metrics["loss"]
+                    else:
+                        for batch in replay.sample_batches(cfg.replay.batch_size, count):
+                            phase_loss += agent.update(batch)["loss"]
                     self.updates += count
                     window_updates += count
                     if not torch.isfinite(phase_loss):
@@ -319,6 +330,7 @@ class Trainer:
         replay_file = self.checkpoint_dir / "replay.npz"
         if state.get("replay_step") is not None and state["replay_step"] == self.step and replay_file.is_file():
             self.replay.load(replay_file)
+            self.replay.end_episodes()  # the envs restart from a reset: stored streams do not continue
         if "replay_rng" in state:
             self.replay.set_rng_state(state["replay_rng"])
 

@@ -12,6 +12,7 @@ FAST = [
     "replay.capacity=5000", "replay.batch_size=32",
     "train.total_steps=600", "train.learning_starts=100", "train.train_freq=4", "train.gradient_steps=1",
     "train.eval_every=300", "train.eval_episodes=2", "train.checkpoint_every=300", "train.log_every=100",
+    "threads=1",
 ]
 
 

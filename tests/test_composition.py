@@ -39,3 +39,21 @@ def test_cnn_torsos_with_distributional_critic(tmp_path, torso):
                                "train.learning_starts=64", "train.eval_episodes=1"), progress=False)
     agent = load_agent(result.checkpoint)
     assert agent.online.torso.__class__.__name__ in ("NatureCNN", "ImpalaCNN")
+
+
+@pytest.mark.parametrize("critic", CRITICS, ids=lambda c: c[0].split("=")[1])
+def test_prioritized_replay_with_every_critic(tmp_path, critic):
+    result = train(fast_config(tmp_path / "run", *critic, "replay.prioritized=true", "agent.n_step=3",
+                               "env.num_envs=2", "train.total_steps=400"), progress=False)
+    assert result.updates > 0
+
+
+def test_prioritized_frames_with_cnn_resume(tmp_path):
+    overrides = ["env.id=toy_envs:Image-v0", "agent.net.torso=nature_cnn", "replay.prioritized=true",
+                 "replay.save_with_checkpoint=true", "agent.n_step=3", "train.total_steps=200",
+                 "train.learning_starts=64", "train.eval_episodes=1", "replay.capacity=1000"]
+    from rlkit.trainer import resume
+
+    first = train(fast_config(tmp_path / "run", *overrides), progress=False)
+    second = resume(tmp_path / "run", ["train.total_steps=260"], progress=False)
+    assert second.updates == first.updates + 15  # the buffer and its priorities came back: no warm-up

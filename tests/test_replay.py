@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rlkit.errors import CheckpointError
-from rlkit.replay import Batch, ReplayBuffer
+from rlkit.replay import Batch, ReplayBuffer, n_step_returns
 
 
 def _add_steps(buffer, rewards, terminated=None, truncated=None):
@@ -39,7 +39,7 @@ def test_n_step_two_envs_termination_and_truncation_hand_computed():
     _add_steps(buffer, rewards, terminated, truncated)
     assert len(buffer) == 12
 
-    batch = buffer._gather(np.arange(12))  # flat slot = t * 2 + env
+    batch = buffer.gather(np.arange(12))  # flat slot = t * 2 + env
     expected = [  # (reward, discount, next_obs) per slot, worked out by hand
         (1 + 0.5 * 2 + 0.25 * 3, 0.0, 25),      # t0 e0: steps 0,1,2, terminated at 2
         (10 + 0.5 * 20, 0.25, 16),              # t0 e1: steps 0,1, truncated at 1 -> bootstraps from true final obs
@@ -64,9 +64,9 @@ def test_n_step_two_envs_termination_and_truncation_hand_computed():
 def test_window_near_write_head_is_shortened_then_grows():
     buffer = ReplayBuffer(10, (1,), np.float32, n_step=3, gamma=0.5)
     _add_steps(buffer, [[1], [2]])
-    _assert_batch(buffer._gather(np.array([0, 1])), [1 + 0.5 * 2, 2], [0.25, 0.5], [15, 15])
+    _assert_batch(buffer.gather(np.array([0, 1])), [1 + 0.5 * 2, 2], [0.25, 0.5], [15, 15])
     _add_steps(buffer, [[1], [2], [3]])  # rows 2..4 hold t=0..2 of this call: obs 0, 10, 20
-    _assert_batch(buffer._gather(np.array([1])), [2 + 0.5 * 1 + 0.25 * 2], [0.125], [15])
+    _assert_batch(buffer.gather(np.array([1])), [2 + 0.5 * 1 + 0.25 * 2], [0.125], [15])
 
 
 def test_ring_wraps_over_oldest_and_never_mixes_old_and_new():
@@ -74,7 +74,7 @@ def test_ring_wraps_over_oldest_and_never_mixes_old_and_new():
     buffer = ReplayBuffer(4, (1,), np.float32, n_step=3, gamma=0.5)
     _add_steps(buffer, [[t] for t in range(6)])
     assert len(buffer) == 4
-    batch = buffer._gather(np.arange(4))
+    batch = buffer.gather(np.arange(4))
     np.testing.assert_array_equal(batch.obs[:, 0], [40, 50, 20, 30])
     np.testing.assert_array_equal(batch.actions, [4, 5, 2, 3])
     expected = [
@@ -93,7 +93,7 @@ def test_n_step_one_is_the_plain_transition():
     rewards = rng.standard_normal((12, 4))
     terminated, truncated = rng.random((12, 4)) < 0.3, rng.random((12, 4)) < 0.3
     _add_steps(buffer, rewards, terminated, truncated)
-    batch = buffer._gather(np.arange(48))
+    batch = buffer.gather(np.arange(48))
     np.testing.assert_allclose(batch.rewards, rewards.reshape(-1).astype(np.float32))
     np.testing.assert_allclose(batch.discounts, np.where(terminated.reshape(-1), 0.0, 0.9), rtol=1e-6)
     np.testing.assert_array_equal(batch.next_obs, batch.obs + 5)
@@ -260,3 +260,40 @@ def test_sampling_is_uniform_and_stays_in_stored_range():
 def test_same_seed_same_samples():
     a, b = _filled_buffer(seed=5), _filled_buffer(seed=5)
     _assert_same_batches(a.sample(32), b.sample(32))
+
+
+def test_add_reports_the_slots_it_filled():
+    buffer = ReplayBuffer(6, (1,), np.float32, num_envs=2)
+    for row in range(4):  # 3 rows: the 4th add overwrites row 0
+        added, removed = buffer.add(np.zeros((2, 1)), [0, 0], [0.0, 0.0], np.zeros((2, 1)), [False, False],
+                                    [False, False])
+        assert added.tolist() == [2 * (row % 3), 2 * (row % 3) + 1] and removed.size == 0
+    assert buffer.valid_slots().tolist() == list(range(6))
+    assert not buffer.prioritized and buffer.nbytes == 6 * (4 + 4 + 8 + 4 + 1 + 1)
+
+
+def test_n_step_returns_pure_function_hand_example():
+    gamma_powers = np.float32(0.5) ** np.arange(4, dtype=np.float32)
+    rewards = np.array([[1, 2, 4], [1, 2, 4], [1, 2, 4], [1, 2, 4]], np.float32)
+    terminated = np.array([[0, 1, 0], [0, 0, 0], [0, 0, 0], [1, 0, 0]], bool)
+    truncated = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 0, 0]], bool)
+    available = np.array([3, 3, 2, 3])
+    returns, discounts, steps = n_step_returns(rewards, terminated, truncated, available, gamma_powers)
+    np.testing.assert_allclose(returns, [1 + 1, 1 + 1, 1 + 1, 1])  # 1 + 0.5 * 2 in the first three
+    np.testing.assert_allclose(discounts, [0.0, 0.25, 0.25, 0.0])  # terminated / truncated / write head / terminated
+    np.testing.assert_array_equal(steps, [2, 2, 2, 1])
+    one = n_step_returns(rewards[:, :1], terminated[:, :1], truncated[:, :1], available, gamma_powers[:2])
+    np.testing.assert_allclose(one[0], [1, 1, 1, 1])
+    np.testing.assert_allclose(one[1], [0.5, 0.5, 0.5, 0.0])
+
+
+def test_large_arrays_round_trip_through_the_streaming_reader(tmp_path):
+    buffer = ReplayBuffer(4096, (64,), np.float32, num_envs=2, n_step=2, seed=0)  # obs arrays of 1 MiB each
+    rng = np.random.default_rng(0)
+    for _ in range(2048):
+        obs = rng.standard_normal((2, 64)).astype(np.float32)
+        buffer.add(obs, [1, 2], [0.5, 0.5], obs + 1, rng.random(2) < 0.05, [False, False])
+    buffer.save(tmp_path / "big.npz")
+    restored = ReplayBuffer(4096, (64,), np.float32, num_envs=2, n_step=2, seed=1)
+    restored.load(tmp_path / "big.npz")
+    _assert_same_batches(buffer.sample(64), restored.sample(64))

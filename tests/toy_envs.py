@@ -69,8 +69,8 @@ if "ShortCartPole-v0" not in gym.registry:
 
 
 class ImageEnv(gym.Env):
-    """Small uint8 image observations (4, 40, 40) for CNN torsos: a bright square whose side tells which of two
-    actions pays 1. Episodes last 8 steps."""
+    """Stacks of 4 uint8 frames (4, 40, 40), zero-padded at reset like Atari's: the newest frame shows a bright
+    square whose side tells which of two actions pays 1. Episodes last 8 steps."""
 
     metadata = {"render_modes": []}
 
@@ -78,21 +78,24 @@ class ImageEnv(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, shape=(4, 40, 40), dtype=np.uint8)
         self.action_space = gym.spaces.Discrete(2)
         self._side, self._t = 0, 0
+        self._stack = np.zeros((4, 40, 40), np.uint8)
 
-    def _obs(self):
-        frame = np.zeros((4, 40, 40), np.uint8)
-        frame[:, 10:30, (0 if self._side == 0 else 20):(20 if self._side == 0 else 40)] = 255
-        return frame
+    def _push_frame(self):
+        frame = np.zeros((40, 40), np.uint8)
+        frame[10:30, (0 if self._side == 0 else 20):(20 if self._side == 0 else 40)] = 255
+        self._stack = np.concatenate([self._stack[1:], frame[None]])
+        return self._stack.copy()
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self._side, self._t = int(self.np_random.integers(2)), 0
-        return self._obs(), {}
+        self._stack = np.zeros((4, 40, 40), np.uint8)
+        return self._push_frame(), {}
 
     def step(self, action):
         reward = float(action == self._side)
         self._side, self._t = int(self.np_random.integers(2)), self._t + 1
-        return self._obs(), reward, False, self._t >= 8, {}
+        return self._push_frame(), reward, False, self._t >= 8, {}
 
 
 if "Image-v0" not in gym.registry:
