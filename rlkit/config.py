@@ -166,6 +166,22 @@ class PuzzleConfig(_Section):
     eval_states: int = Field(100, ge=1, description="states per depth in each evaluation")
 
 
+class DistributedConfig(_Section):
+    """Ape-X style training (Horgan et al., 2018): actors with their own epsilons fill one prioritised replay."""
+
+    num_actors: int = Field(0, ge=0, description="actors collecting experience; 0 trains in a single process")
+    mode: Literal["ray", "local"] = Field("ray", description="ray: actors are Ray actors; local: same roles in "
+                                                            "this process, stepped in turn (no Ray needed)")
+    address: Optional[str] = Field(None, description="Ray cluster to join: 'auto' or HOST:PORT; null starts a "
+                                                     "local one")
+    num_cpus: Optional[int] = Field(None, ge=1, description="CPUs of the local Ray cluster (default: all)")
+    chunk_steps: int = Field(64, ge=1, description="vector-env steps an actor collects per chunk it ships")
+    weight_period: int = Field(100, ge=1, description="learner updates between weight broadcasts to actors")
+    max_actor_restarts: int = Field(3, ge=0, description="times Ray restarts a crashed actor")
+    eps_base: float = Field(0.4, gt=0.0, lt=1.0, description="actor i explores with eps_base^(1 + eps_alpha*i/(N-1))")
+    eps_alpha: float = Field(7.0, ge=0.0, description="spread of the actors' epsilons")
+
+
 class Config(_Section):
     """A whole experiment."""
 
@@ -179,6 +195,7 @@ class Config(_Section):
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     puzzle: PuzzleConfig = Field(default_factory=PuzzleConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @model_validator(mode="after")
     def _compatible(self) -> "Config":

@@ -86,6 +86,10 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), pro
 
 
 def _trainer_class(config: Config) -> type:
+    if config.distributed.num_actors > 0:
+        from rlkit.distributed.apex import ApexTrainer  # actors on Ray (or in turn, in local mode)
+
+        return ApexTrainer
     if config.puzzle.name is not None:
         from rlkit.puzzle_trainer import PuzzleTrainer  # cost-to-go training on a search puzzle
 
@@ -182,6 +186,8 @@ class Trainer:
                         for _ in range(count):
                             batch = replay.sample(cfg.replay.batch_size)
                             metrics = agent.update(batch)
+                            if not torch.isfinite(metrics["loss"]):  # before a NaN priority reaches the tree
+                                self._diverged(metrics["loss"].item())
                             replay.update_priorities(batch.indices, metrics["td_errors"])
                             phase_loss += metrics["loss"]
                     else:

@@ -1,0 +1,228 @@
+"""Ape-X coordinator: N actors fill one prioritised replay; one learner samples, updates, writes priorities back and
+publishes its weights every ``distributed.weight_period`` updates.
+
+The learner and the replay live in this (driver) process with the run directory, TensorBoard and checkpoints,
+exactly as in single-process training; the actors are ``ActorRole`` objects, wrapped by ``ray.remote`` in
+``mode: ray`` (each in its own process, restarted by Ray when it dies) or called in turn in ``mode: local``.
+The learner keeps the config's replay ratio (``gradient_steps`` updates per ``train_freq`` env steps), so a run
+learns like its single-process twin while collection runs in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from rlkit.agents.registry import build_agent
+from rlkit.config import config_to_dict
+from rlkit.errors import RlkitError, TrainingError
+from rlkit.evaluate import agent_from_checkpoint
+from rlkit.trainer import Trainer, TrainResult
+from rlkit.vec import make_env
+
+from .roles import ActorRole, ShardedReplay
+
+NAMESPACE = "rlkit"
+
+
+def import_ray() -> Any:
+    """The ray module, or one clear error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise RlkitError("distributed training needs Ray: pip install 'rlkit[distributed]' (or set "
+                         "distributed.mode=local to run the same roles in one process)") from None
+    return ray
+
+
+class ApexTrainer(Trainer):
+    """Distributed training with the single-process trainer's run directory, logging and checkpoints."""
+
+    def _build(self, checkpoint: dict[str, Any] | None) -> None:
+        cfg = self.config
+        self.eval_env = make_env(cfg.env.id, env_kwargs=cfg.env.kwargs, atari=cfg.env.atari)
+        space = self.eval_env.observation_space
+        self.obs_shape, self.obs_dtype = tuple(space.shape), np.dtype(space.dtype)
+        self.num_actions = int(self.eval_env.action_space.n)
+        if checkpoint is None:
+            self.agent = build_agent(cfg, self.obs_shape, self.obs_dtype, self.num_actions, self.device)
+        else:
+            self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(cfg)}, str(self.device))
+        self.num_actors = cfg.distributed.num_actors
+        self.replay = ShardedReplay(cfg, self.num_actors, self.obs_shape, self.obs_dtype, self.num_actions)
+        self.actor_restarts, self._weights_version = 0, -1
+        self._ray, self._started_ray = None, False
+        self.actors = self._start_actors()
+
+    def _start_actors(self) -> list[Any]:
+        dist, config = self.config.distributed, config_to_dict(self.config)
+        if dist.mode == "local":
+            return [ActorRole(config, i, self.num_actors) for i in range(self.num_actors)]
+        ray = self._ray = import_ray()
+        if not ray.is_initialized():
+            ray.init(address=dist.address, num_cpus=None if dist.address else dist.num_cpus, namespace=NAMESPACE,
+                     include_dashboard=False, log_to_driver=False, configure_logging=False)
+            self._started_ray = True
+        remote = ray.remote(num_cpus=1, max_restarts=dist.max_actor_restarts, max_task_retries=0)(ActorRole)
+        actors = [remote.options(name=f"rlkit-actor-{i}", namespace=NAMESPACE).remote(config, i, self.num_actors)
+                  for i in range(self.num_actors)]
+        ray.get([actor.ready.remote() for actor in actors])  # envs built: a bad env id fails here, before training
+        return actors
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        """Collect with the actors and learn until ``train.total_steps`` env steps; returns a TrainResult."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        cfg, train_cfg, dist = self.config, self.config.train, self.config.distributed
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if self.step else None)
+        warmup = max(cfg.replay.batch_size, train_cfg.learning_starts)
+        ratio = train_cfg.gradient_steps / train_cfg.train_freq
+        started = window_start = time.perf_counter()
+        window_step, window_updates, loss_sum = self.step, 0, 0.0
+        warmup_end, stopped_early, updates_at_start = None, False, self.updates
+        self._publish()
+        pending = {self._collect(i): i for i in range(self.num_actors)}
+        try:
+            while self.step < train_cfg.total_steps:
+                index, chunk = self._next_chunk(pending)
+                if chunk is None:
+                    continue
+                self.replay.add_chunk(index, chunk)
+                previous, self.step = self.step, self.step + chunk.env_steps
+                pending[self._collect(index)] = index
+                for episode_return, episode_length in chunk.episodes:
+                    self.episodes += 1
+                    self.recent_returns.append(episode_return)
+                    writer.add_scalar("charts/episodic_return", episode_return, self.step)
+                    writer.add_scalar("charts/episodic_length", episode_length, self.step)
+                if len(self.replay) >= warmup:
+                    if warmup_end is None:
+                        warmup_end = (self.step, time.perf_counter() - started)
+                    self.replay.anneal(self.step / train_cfg.total_steps)
+                    due = int((self.step - warmup_end[0]) * ratio) - (self.updates - updates_at_start)
+                    for _ in range(max(due, 0)):
+                        loss_sum += self._learn()
+                        window_updates += 1
+                        if self.updates % dist.weight_period == 0:
+                            self._publish()
+                if self.step // cfg.agent.target_period != previous // cfg.agent.target_period:
+                    self.agent.update_target()
+                if self._crossed(previous, train_cfg.log_every):
+                    now = time.perf_counter()
+                    seconds = max(now - window_start, 1e-9)
+                    writer.add_scalar("charts/steps_per_second", (self.step - window_step) / seconds, self.step)
+                    writer.add_scalar("charts/updates_per_second", window_updates / seconds, self.step)
+                    writer.add_scalar("distributed/actor_restarts", self.actor_restarts, self.step)
+                    if window_updates:
+                        writer.add_scalar("train/loss", loss_sum / window_updates, self.step)
+                    window_start, window_step, window_updates, loss_sum = now, self.step, 0, 0.0
+                if self._crossed(previous, train_cfg.eval_every):
+                    mean, _ = self._evaluate(writer)
+                    if train_cfg.target_return is not None and mean >= train_cfg.target_return:
+                        stopped_early = True
+                        break
+                if self._crossed(previous, train_cfg.checkpoint_every):
+                    self._save(self.checkpoint_dir / "latest.pt")
+        finally:
+            self._drain(pending)
+        if self.last_eval_step != self.step:
+            self._evaluate(writer)
+        writer.add_scalar("distributed/actor_restarts", self.actor_restarts, self.step)
+        writer.close()
+        final = self._finish()
+        seconds = time.perf_counter() - started
+        warm = warmup_end or (self.step, seconds)
+        return TrainResult(self.run_dir, self.step, self.episodes, self.updates, seconds, self.eval_seconds,
+                           warm[0], warm[1], self.last_eval[0], self.last_eval[1], final, stopped_early)
+
+    def _learn(self) -> float:
+        batch = self.replay.sample(self.config.replay.batch_size)
+        metrics = self.agent.update(batch)
+        loss = metrics["loss"].item()
+        if not np.isfinite(loss):
+            self._diverged(loss)
+        self.replay.update_priorities(batch.indices, metrics["td_errors"])
+        self.updates += 1
+        return loss
+
+    # -- talking to the actors -------------------------------------------------------------------------------------
+    def _collect(self, index: int) -> Any:
+        actor = self.actors[index]
+        if self._ray is None:
+            return _Done(actor.collect(self.config.distributed.chunk_steps))
+        return actor.collect.remote(self.config.distributed.chunk_steps)
+
+    def _next_chunk(self, pending: dict[Any, int]) -> tuple[int, Any]:
+        """The next finished chunk and its actor; (index, None) after an actor died (it is restarted)."""
+        if self._ray is None:
+            ref = next(iter(pending))
+            return pending.pop(ref), ref.value
+        ray = self._ray
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        index = pending.pop(ready[0])
+        try:
+            return index, ray.get(ready[0])
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as error:
+            self.actor_restarts += 1
+            if self.actor_restarts > self.config.distributed.max_actor_restarts * self.num_actors:
+                raise TrainingError(f"actor {index} keeps failing ({type(error).__name__}); stopped after "
+                                    f"{self.actor_restarts} restarts; the last good checkpoint is kept") from None
+            time.sleep(0.5)  # Ray restarts the actor process; its constructor resets the envs
+            self._send_weights(index)
+            pending[self._collect(index)] = index
+            return index, None
+
+    def _publish(self) -> None:
+        """Broadcast the learner's networks to every actor (one object in Ray's store, shared by all)."""
+        for index in range(self.num_actors):
+            self._send_weights(index)
+
+    def _send_weights(self, index: int) -> None:
+        actor = self.actors[index]
+        if self._weights_version != self.updates:
+            online = {k: v.detach().cpu() for k, v in self.agent.online.state_dict().items()}
+            target = {k: v.detach().cpu() for k, v in self.agent.target.state_dict().items()}
+            # In Ray mode the state dicts go to the object store once and every actor reads the same copy.
+            self._weights = (online, target) if self._ray is None else (self._ray.put(online), self._ray.put(target))
+            self._weights_version = self.updates
+        if self._ray is None:
+            actor.set_weights(*self._weights, self.updates)
+        else:
+            actor.set_weights.remote(*self._weights, self.updates)
+
+    def _drain(self, pending: dict[Any, int]) -> None:
+        if self._ray is not None and pending:
+            self._ray.wait(list(pending), num_returns=len(pending), timeout=30)
+
+    # -- checkpoints ------------------------------------------------------------------------------------------------
+    def _spaces(self) -> dict[str, Any]:
+        return {"obs_shape": list(self.obs_shape), "obs_dtype": str(self.obs_dtype), "num_actions": self.num_actions,
+                "env_id": self.config.env.id}
+
+    def _loop_state(self) -> dict[str, Any]:
+        return {"actor_restarts": self.actor_restarts}
+
+    def _restore_loop_state(self, state: dict[str, Any]) -> None:
+        self.actor_restarts = int(state.get("actor_restarts", 0))
+
+    def _close(self) -> None:
+        self.eval_env.close()
+        if self._ray is None:
+            for actor in self.actors:
+                actor.close()
+            return
+        for actor in self.actors:
+            self._ray.kill(actor)
+        if self._started_ray:
+            self._ray.shutdown()
+
+
+class _Done:
+    """A local-mode stand-in for a Ray object ref: the chunk is already there."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
