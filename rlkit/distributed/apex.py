@@ -52,7 +52,7 @@ class ApexTrainer(Trainer):
             self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(cfg)}, str(self.device))
         self.num_actors = cfg.distributed.num_actors
         self.replay = ShardedReplay(cfg, self.num_actors, self.obs_shape, self.obs_dtype, self.num_actions)
-        self.actor_restarts, self._weights_version = 0, -1
+        self.actor_restarts, self._weights_version, self.dead = 0, -1, set()
         self._ray, self._started_ray = None, False
         self.actors = self._start_actors()
 
@@ -167,18 +167,33 @@ class ApexTrainer(Trainer):
             return index, ray.get(ready[0])
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as error:
             self.actor_restarts += 1
-            if self.actor_restarts > self.config.distributed.max_actor_restarts * self.num_actors:
-                raise TrainingError(f"actor {index} keeps failing ({type(error).__name__}); stopped after "
-                                    f"{self.actor_restarts} restarts; the last good checkpoint is kept") from None
-            time.sleep(0.5)  # Ray restarts the actor process; its constructor resets the envs
+            if not self._await_restart(index):
+                self.dead.add(index)
+                if len(self.dead) == self.num_actors:
+                    raise TrainingError(f"every actor has died (last: actor {index}, {type(error).__name__}) and "
+                                        "Ray will not restart them; the last good checkpoint is kept") from None
+                return index, None
             self._send_weights(index)
             pending[self._collect(index)] = index
             return index, None
 
+    def _await_restart(self, index: int, timeout: float = 120.0) -> bool:
+        """Wait until Ray has restarted actor ``index`` (its constructor reran); False if it is gone for good."""
+        ray, deadline = self._ray, time.time() + timeout
+        while time.time() < deadline:
+            try:
+                return bool(ray.get(self.actors[index].ready.remote(), timeout=max(deadline - time.time(), 1)))
+            except ray.exceptions.ActorUnavailableError:
+                time.sleep(0.2)  # restarting: try again
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                return False
+        return False
+
     def _publish(self) -> None:
-        """Broadcast the learner's networks to every actor (one object in Ray's store, shared by all)."""
+        """Broadcast the learner's networks to every live actor (one object in Ray's store, shared by all)."""
         for index in range(self.num_actors):
-            self._send_weights(index)
+            if index not in self.dead:
+                self._send_weights(index)
 
     def _send_weights(self, index: int) -> None:
         actor = self.actors[index]
