@@ -52,8 +52,12 @@ def run_one(task: str, critic: str, seed: int, steps: int | None, workdir: str) 
                  "train.checkpoint_every=0"]
     if steps:
         overrides.append(f"train.total_steps={steps}")
-    if run_dir.exists():  # a finished run from an interrupted study is reused
+    if (run_dir / "checkpoints" / "final.pt").exists():  # a finished run from an interrupted study is reused
         return task, critic, seed, str(run_dir)
+    if run_dir.exists():  # an unfinished one is started again
+        import shutil
+
+        shutil.rmtree(run_dir)
     train(load_config(ROOT / preset, overrides), progress=False)
     return task, critic, seed, str(run_dir)
 
