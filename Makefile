@@ -1,4 +1,5 @@
-# `make run`: set up .venv, train DQN on CartPole, evaluate the final checkpoint over 20 episodes.
+# `make run`: set up .venv, train DQN on CartPole, evaluate the final checkpoint over 20 episodes, export it to an
+# int8 ONNX policy (checked for parity against the torch agent).
 # `make test`: set up .venv (or reuse it) and run the test suite (tests marked slow are left out).
 PYTHON ?= python3
 VENV := .venv
@@ -21,6 +22,7 @@ run: setup
 	rm -rf $(RUN_DIR)
 	$(BIN)/rlkit train configs/cartpole_dqn.yaml run_dir=$(RUN_DIR) --no-progress
 	$(BIN)/rlkit eval $(RUN_DIR)/checkpoints/final.pt --episodes 20
+	$(BIN)/rlkit export $(RUN_DIR)/checkpoints/final.pt --format onnx --quantize int8
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"

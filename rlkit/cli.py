@@ -5,6 +5,8 @@
     rlkit eval CKPT [--env ID] [--episodes N] [--video DIR] [--seed S] [--epsilon E]
     rlkit plot RUN_DIR... [--out PNG] [--title T]   learning curves (mean and spread over seeds)
     rlkit solve --checkpoint CKPT [--puzzle P] (--scramble N | --state S) [--batch B] [--weight W] [--algo A]
+    rlkit export CKPT --format onnx [--quantize int8|ternary] [--out PATH]   a torch-free policy + parity check
+    rlkit import-sb3 MODEL.zip [--out PATH] [--env ID]   a Stable-Baselines3 DQN as an rlkit checkpoint
 
 A user error (bad config, unknown env, missing or corrupt checkpoint, ...) prints one line to stderr and exits
 with status 2; nothing in an existing run directory is touched.
@@ -71,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--max-nodes", type=int, help="stop after generating this many nodes")
     solve.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long (default 600)")
     solve.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+    export = commands.add_parser("export", help="export a checkpoint to ONNX (fp32, int8 or ternary)",
+                                 description="Write an .onnx policy and its .json metadata, then check parity with "
+                                             "the torch agent on recorded observations.")
+    export.add_argument("checkpoint", help="checkpoint .pt file or run directory")
+    export.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
+    export.add_argument("--quantize", choices=["int8", "ternary"], help="int8: static PTQ (or a QAT checkpoint's "
+                                                                        "scales); ternary: a ternary-trained checkpoint")
+    export.add_argument("--out", help="output .onnx path (default: beside the checkpoint)")
+    export.add_argument("--observations", type=int, default=1000, help="parity (and calibration) observations")
+
+    importer = commands.add_parser("import-sb3", help="turn a Stable-Baselines3 DQN .zip into an rlkit checkpoint",
+                                   description="Convert an SB3 DQN (MlpPolicy) model without unpickling it.")
+    importer.add_argument("model", help="SB3 model .zip")
+    importer.add_argument("--out", help="output checkpoint (default: MODEL.pt beside the zip)")
+    importer.add_argument("--env", help="env id the model was trained on (checked against its spaces)")
     return parser
 
 
@@ -84,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         if args.command == "solve":
             return _solve(args)
+        if args.command == "export":
+            return _export(args)
+        if args.command == "import-sb3":
+            return _import_sb3(args)
         if args.command == "plot":
             from rlkit.plot import plot_runs
 
@@ -125,6 +147,32 @@ def _train(args: argparse.Namespace) -> int:
         print(f"trained {result.steps:,} env steps, {result.updates:,} updates in {result.seconds:.1f} s{stop}; "
               f"final greedy return {result.eval_mean:.2f} ± {result.eval_std:.2f}")
     print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rlkit import edge
+
+    source = Path(args.checkpoint)
+    suffix = f"-{args.quantize}" if args.quantize else ""
+    stem = source.parent.parent.name if source.is_file() and source.parent.name == "checkpoints" else source.stem
+    default = (source if source.is_dir() else source.parent) / f"{stem}{suffix}.onnx"
+    report = edge.export_onnx(args.checkpoint, args.out or default, quantize=args.quantize, count=args.observations)
+    print(report.summary())
+    print(f"metadata: {report.metadata_path}")
+    return 0
+
+
+def _import_sb3(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rlkit.sb3_import import import_sb3
+
+    out = args.out or str(Path(args.model).with_suffix(".pt"))
+    path = import_sb3(args.model, out, env_id=args.env)
+    print(f"wrote {path}; evaluate it with: rlkit eval {path}")
     return 0
 
 

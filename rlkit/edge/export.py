@@ -1,0 +1,269 @@
+"""Checkpoint -> ONNX policy (fp32, int8 or ternary) + metadata, with a parity check against the torch agent.
+
+    report = export_checkpoint("runs/cartpole/checkpoints/final.pt", "cartpole.onnx", quantize="int8")
+    print(report.summary())      # agreement 99.9% on 1,000 observations, max |dQ| 0.04, 69.5 kB (3.9x smaller)
+
+What ``quantize`` does, by how the checkpoint was trained (``agent.net.quant``):
+
+| quantize  | trained none                          | trained int8 (QAT)                   | trained ternary            |
+|-----------|---------------------------------------|--------------------------------------|----------------------------|
+| None      | fp32                                  | int8 with its learned scales         | ternary                    |
+| "int8"    | int8 post-training static quantisation | int8 with its learned scales         | error                      |
+| "ternary" | error (train with net.quant=ternary)  | error                                | ternary                    |
+
+Post-training quantisation is onnxruntime's ``quantize_static`` (QDQ format, int8 weights per output channel, int8
+activations, MinMax calibration) on observations from the agent's own greedy rollouts. The parity check replays
+1,000 observations from other greedy rollouts (or a given set) through the exported policy and the torch agent and
+reports greedy-action agreement and max |Q_onnx - Q_torch|.
+
+The metadata file beside the ``.onnx`` file (same name, ``.json``) holds what ``rlkit.edge.runtime`` needs:
+observation shape and dtype, preprocessing (cast to float32, times ``scale``: 1/255 for uint8 images into a CNN
+torso, else 1), the number of actions and the critic read-out (scalar, or histogram bins with their support).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.checkpoint import load_checkpoint
+from rlkit.errors import RlkitError
+from rlkit.evaluate import agent_from_checkpoint
+from rlkit.vec import make_env
+
+from .cost_model import analyze_onnx, summarize_layers
+from .graph import INPUT, OUTPUT, export_network
+from .runtime import METADATA_FORMAT, METADATA_VERSION, load_policy, metadata_path
+
+QUANTIZE = (None, "int8", "ternary")
+CALIBRATION_SEED = 10_000  # rollout seeds: calibration and parity sets come from different episodes
+PARITY_SEED = 20_000
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and how closely it matches the torch agent on the parity observations."""
+
+    onnx_path: Path
+    metadata_path: Path
+    quantization: str  # "none", "int8-ptq", "int8-qat" or "ternary"
+    observations: int  # size of the parity set
+    agreement: float  # fraction of parity observations with the same greedy action as the torch agent
+    max_abs_dq: float  # max |Q_onnx - Q_torch| over the parity set and all actions
+    max_regret: float  # max over the parity set of Q_torch(torch's action) - Q_torch(the export's action)
+    parameters: int
+    weight_bytes: int  # weights and biases at their stored precision (ternary: 2 bits/weight), with their scales
+    fp32_weight_bytes: int  # the same parameters at 4 bytes each
+    file_bytes: int  # size of the .onnx file (ternary weights sit there as int8: onnxruntime has no 2-bit type)
+
+    @property
+    def compression(self) -> float:
+        return self.fp32_weight_bytes / max(self.weight_bytes, 1)
+
+    def summary(self) -> str:
+        return (f"wrote {self.onnx_path} ({self.quantization}); parity on {self.observations:,} observations: "
+                f"greedy agreement {self.agreement:.1%}, max |dQ| {self.max_abs_dq:.3g}, max regret "
+                f"{self.max_regret:.3g}; {self.parameters:,} "
+                f"parameters, {self.weight_bytes:,} weight bytes ({self.compression:.1f}x smaller than fp32)")
+
+
+def export_checkpoint(
+    checkpoint_path: str | Path,
+    out_path: str | Path,
+    quantize: str | None = None,
+    calibration: np.ndarray | str | Path | None = None,
+    observations: np.ndarray | str | Path | None = None,
+    count: int = 1000,
+    parity: bool = True,
+) -> ExportReport:
+    """Export a checkpoint as an ONNX policy plus metadata; see the module docstring for ``quantize``.
+
+    calibration / observations: (N, *obs_shape) arrays (or ``.npy`` files) for PTQ calibration and the parity check;
+    by default ``count`` observations of the agent's greedy rollouts in its own env each. ``parity=False`` skips the
+    check (the report then has agreement NaN). Raises RlkitError (one line) on an impossible request.
+    """
+    if quantize not in QUANTIZE:
+        raise RlkitError(f"--quantize must be int8 or ternary (or omitted for fp32), got '{quantize}'")
+    payload = load_checkpoint(checkpoint_path)
+    agent, config = agent_from_checkpoint(payload, "cpu")
+    agent.online.eval()  # what a deployment runs: batch norm on running statistics; also what parity compares with
+    trained = config.agent.net.quant
+    mode = _resolve_mode(quantize, trained, checkpoint_path)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    ternary: list[str] = []
+    try:
+        if mode == "int8-ptq":
+            calibration_set = _observations(calibration, agent, config, count, CALIBRATION_SEED)
+            with tempfile.TemporaryDirectory() as scratch:
+                fp32_path = Path(scratch) / "fp32.onnx"
+                export_network(agent.online, agent.obs_shape, fp32_path)
+                quantize_int8_ptq(fp32_path, out_path, _preprocess(calibration_set, agent, config))
+        else:
+            ternary = export_network(agent.online, agent.obs_shape, out_path)
+    except ValueError as error:
+        raise RlkitError(f"cannot export '{checkpoint_path}': {error}") from None
+    _write_metadata(out_path, agent, config, mode, ternary, str(checkpoint_path))
+    parity_set = _observations(observations, agent, config, count, PARITY_SEED) if parity else None
+    agreement = max_dq = max_regret = float("nan")
+    if parity_set is not None:
+        agreement, max_dq, max_regret = parity_check(agent, out_path, parity_set)
+    layers = analyze_onnx(out_path, ternary)
+    totals = summarize_layers(layers)
+    metadata = json.loads(metadata_path(out_path).read_text())
+    observed = 0 if parity_set is None else len(parity_set)
+    metadata["parity"] = None if parity_set is None else {"observations": observed, "agreement": agreement,
+                                                           "max_abs_dq": max_dq, "max_regret": max_regret}
+    metadata_path(out_path).write_text(json.dumps(metadata, indent=2))
+    return ExportReport(out_path, metadata_path(out_path), mode, observed, agreement, max_dq, max_regret,
+                        totals["parameters"], totals["weight_bytes"], totals["fp32_weight_bytes"],
+                        out_path.stat().st_size)
+
+
+export_onnx = export_checkpoint  # the name rlkit.edge's public API uses
+
+
+def quantize_int8_ptq(fp32_onnx: str | Path, out_path: str | Path, calibration: np.ndarray, per_channel: bool = True,
+                      batch: int = 64) -> Path:
+    """Post-training static int8 quantisation of an fp32 ONNX Q-network with onnxruntime.
+
+    calibration: (N, *obs_shape) float32, already preprocessed graph inputs. Weights: int8 symmetric, per output
+    channel; activations: int8 with MinMax ranges from the calibration set; QDQ format. Returns out_path.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(np.array_split(calibration.astype(np.float32),
+                                               max(1, int(np.ceil(len(calibration) / batch)))))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            chunk = next(self.batches, None)
+            return None if chunk is None else {INPUT: chunk}
+
+    # Gemm outputs stay float: the hidden ones are quantised after their ReLU (where the next layer reads them),
+    # and the last one is the Q-values, whose int8 grid (range / 255) would be coarser than most action gaps.
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = Path(scratch) / "prepared.onnx"
+        quant_pre_process(str(fp32_onnx), str(prepared))  # shape inference and graph clean-up, as onnxruntime advises
+        quantize_static(str(prepared), str(out_path), _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                                       "OpTypesToExcludeOutputQuantization": ["Gemm"]})
+    return Path(out_path)
+
+
+def record_observations(agent: Any, env: Any, count: int, epsilon: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Observations an agent meets acting (epsilon-)greedily in ``env``: episodes seeded seed, seed + 1, ...
+
+    Returns (count, *obs_shape) in the env's observation dtype (the observation each action was chosen on).
+    """
+    recorded: list[np.ndarray] = []
+    episode = 0
+    with torch.inference_mode():
+        while len(recorded) < count:
+            obs, _ = env.reset(seed=seed + episode)
+            episode += 1
+            done = False
+            while not done and len(recorded) < count:
+                recorded.append(np.asarray(obs))
+                obs, _, terminated, truncated, _ = env.step(agent.act(obs, epsilon))
+                done = terminated or truncated
+    return np.stack(recorded)
+
+
+def parity_check(agent: Any, onnx_path: str | Path, observations: np.ndarray) -> tuple[float, float, float]:
+    """Compare an exported policy with the torch agent on observations (N, *obs_shape).
+
+    Returns (greedy-action agreement, max |Q_onnx - Q_torch|, max regret), where the regret of an observation is
+    Q_torch(s, torch's greedy action) - Q_torch(s, the export's greedy action): how much worse, in the torch agent's
+    own values, a disagreement is (near zero when the two only differ between near-tied actions).
+    """
+    policy = load_policy(onnx_path)
+    onnx_q = policy.q_values(observations)
+    torch_q = agent.q_values(observations).cpu().numpy()
+    onnx_actions = onnx_q.argmax(1)
+    agreement = float(np.mean(onnx_actions == torch_q.argmax(1)))
+    regret = torch_q.max(1) - np.take_along_axis(torch_q, onnx_actions[:, None], 1)[:, 0]
+    return agreement, float(np.max(np.abs(onnx_q - torch_q))), float(regret.max())
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+def _resolve_mode(quantize: str | None, trained: str, checkpoint_path: Any) -> str:
+    if quantize == "ternary" and trained != "ternary":
+        raise RlkitError(f"'{checkpoint_path}' was trained with agent.net.quant={trained}; ternary export needs a "
+                         "ternary-trained checkpoint (train with agent.net.quant=ternary)")
+    if quantize == "int8" and trained == "ternary":
+        raise RlkitError(f"'{checkpoint_path}' is ternary-trained; export it with --quantize ternary")
+    if trained == "ternary":
+        return "ternary"
+    if trained == "int8":
+        return "int8-qat"
+    return "int8-ptq" if quantize == "int8" else "none"
+
+
+def _observations(given: Any, agent: Any, config: Any, count: int, seed: int) -> np.ndarray:
+    if given is not None:
+        array = np.load(given) if isinstance(given, (str, Path)) else np.asarray(given)
+        if array.ndim < 1 or array.shape[1:] != agent.obs_shape or len(array) == 0:
+            raise RlkitError(f"observations must have shape (N, {', '.join(map(str, agent.obs_shape))}) with N >= 1, "
+                             f"got {array.shape}")
+        return array
+    try:
+        env = make_env(config.env.id, env_kwargs=config.env.kwargs)
+    except RlkitError as error:
+        raise RlkitError(f"cannot record observations from env '{config.env.id}' ({error}); pass observations "
+                         "(and calibration) arrays instead") from None
+    try:
+        return record_observations(agent, env, count, seed=seed)
+    finally:
+        env.close()
+
+
+def _image_scale(agent: Any, config: Any) -> float:
+    # CNN torsos divide uint8 frames by 255 inside forward; the exported graph takes floats already scaled.
+    return 1.0 / 255.0 if agent.obs_dtype == np.uint8 and config.agent.net.torso in ("nature_cnn", "impala") else 1.0
+
+
+def _preprocess(observations: np.ndarray, agent: Any, config: Any) -> np.ndarray:
+    return observations.astype(np.float32) * np.float32(_image_scale(agent, config))
+
+
+def _critic_metadata(agent: Any, config: Any) -> dict[str, Any]:
+    critic = config.agent.critic
+    if critic.type == "scalar":
+        return {"type": "scalar"}
+    support = None
+    for name in ("support", "atoms", "centers"):
+        value = getattr(agent.critic, name, None)
+        if value is not None:
+            support = torch.as_tensor(value).float().cpu().numpy()
+            break
+    if support is None:  # C51 atoms; the parity check catches a critic whose support differs
+        support = np.linspace(critic.v_min, critic.v_max, critic.bins, dtype=np.float32)
+    return {"type": critic.type, "bins": critic.bins, "v_min": critic.v_min, "v_max": critic.v_max,
+            "support": [float(v) for v in support]}
+
+
+def _write_metadata(out_path: Path, agent: Any, config: Any, mode: str, ternary: list[str], source: str) -> None:
+    metadata = {
+        "format": METADATA_FORMAT, "version": METADATA_VERSION,
+        "input_name": INPUT, "output_name": OUTPUT,
+        "obs_shape": list(agent.obs_shape), "obs_dtype": str(agent.obs_dtype),
+        "preprocessing": {"input_dtype": "float32", "scale": _image_scale(agent, config)},
+        "num_actions": agent.num_actions,
+        "critic": _critic_metadata(agent, config),
+        "quantization": mode,
+        "ternary_initializers": ternary,
+        "source": {"checkpoint": source, "env_id": config.env.id, "env_kwargs": config.env.kwargs,
+                   "agent": config.agent.name, "torso": config.agent.net.torso, "hidden": config.agent.net.hidden,
+                   "dueling": config.agent.dueling},
+    }
+    metadata_path(out_path).write_text(json.dumps(metadata, indent=2))
+
