@@ -172,7 +172,8 @@ def _import_sb3(args: argparse.Namespace) -> int:
 
     out = args.out or str(Path(args.model).with_suffix(".pt"))
     path = import_sb3(args.model, out, env_id=args.env)
-    print(f"wrote {path}; evaluate it with: rlkit eval {path}")
+    hint = f"rlkit eval {path}" if args.env else f"rlkit eval {path} --env ENV_ID"
+    print(f"wrote {path}; evaluate it with: {hint}")
     return 0
 
 

@@ -331,7 +331,7 @@ def draw_pareto(rows: list[dict], path: Path) -> None:
     if not points:
         return
     figure, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for axis, measure, label in ((axes[0], lambda c: c.weight_bytes, "weight bytes (stored precision)"),
+    for axis, measure, axis_label in ((axes[0], lambda c: c.weight_bytes, "weight bytes (stored precision)"),
                                  (axes[1], lambda c: c.energy_pj / 1000, "arithmetic energy per decision (nJ)")):
         xs = np.array([measure(r["cost"]) for r in points])
         ys = np.array([r["plot"] for r in points])
@@ -350,7 +350,7 @@ def draw_pareto(rows: list[dict], path: Path) -> None:
         axis.step(front_x, front_y, where="post", color="tab:red", alpha=0.6, label="Pareto front")
         axis.set_xscale("log")
         axis.set_xlim(xs.min() / 2, xs.max() * 8)  # room for the labels of the right-most points
-        axis.set_xlabel(label)
+        axis.set_xlabel(axis_label)
         axis.set_ylabel("greedy return, dynamic jammer")
         axis.legend(loc="lower right")
     variant = next((r["variant"] for r in points if "variant" in r), "the best agent")
