@@ -75,12 +75,12 @@ def test_ray_actor_killed_mid_run_is_restarted(tmp_path):
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.setdefault("result", train(config, progress=False)))
     worker.start()
-    deadline = time.time() + 90
+    deadline = time.time() + 300  # generous: Ray runs its workers niced, so a busy machine starts them slowly
     while not (run_dir / "checkpoints" / "latest.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
     victim = ray.get_actor("rlkit-actor-1", namespace="rlkit")
     ray.kill(victim, no_restart=False)  # the process dies; Ray starts a new one
-    worker.join(timeout=150)
+    worker.join(timeout=600)
     assert not worker.is_alive() and "result" in outcome
     assert outcome["result"].steps >= 4000
     events = EventAccumulator(str(run_dir / "tb"))
