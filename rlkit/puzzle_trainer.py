@@ -58,20 +58,13 @@ class PuzzleTrainer(Trainer):
                     if bar is not None:
                         bar.update(self.step - bar.n)
                         bar.set_postfix_str(f"solve rate {self.last_eval[0]:.2f}  {rate:,.1f} updates/s")
-                if self._crossed(previous, train_cfg.eval_every):
-                    mean, _ = self._evaluate(writer)
-                    if train_cfg.target_return is not None and mean >= train_cfg.target_return:
-                        stopped_early = True
-                        break
-                if self._crossed(previous, train_cfg.checkpoint_every):
-                    self._save(self.checkpoint_dir / "latest.pt")
+                if self._evaluate_and_checkpoint(previous, writer):
+                    stopped_early = True
+                    break
         finally:
             if bar is not None:
                 bar.close()
-        if self.last_eval_step != self.step:
-            self._evaluate(writer)
-        writer.close()
-        final = self._finish()
+        final = self._finish(writer)
         seconds = time.perf_counter() - started
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, seconds, self.eval_seconds, 0, 0.0,
                            self.last_eval[0], self.last_eval[1], final, stopped_early)

@@ -212,26 +212,35 @@ class Trainer:
                     loss_sum.zero_()
                     window_updates, window_start, window_step = 0, now, self.step
                     self._show(bar, previous, steps_per_second)
-                if self._crossed(previous, train_cfg.eval_every):
-                    mean, _ = self._evaluate(writer)
-                    if train_cfg.target_return is not None and mean >= train_cfg.target_return:
-                        stopped_early = True
-                        break
-                if self._crossed(previous, train_cfg.checkpoint_every):
-                    self._save(self.checkpoint_dir / "latest.pt")
+                if self._evaluate_and_checkpoint(previous, writer):
+                    stopped_early = True
+                    break
         finally:
             if bar is not None:
                 bar.close()
-        if self.last_eval_step != self.step:
-            self._evaluate(writer)
-        writer.close()
-        final = self._finish()
+        final = self._finish(writer)
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, time.perf_counter() - started,
                            self.eval_seconds, *(warmup_end or (self.step, time.perf_counter() - started)),
                            self.last_eval[0], self.last_eval[1], final, stopped_early)
 
-    def _finish(self) -> Path:
-        """Close the envs, write the last checkpoint and its copy ``final.pt``; returns the latter's path."""
+    def _evaluate_and_checkpoint(self, previous: int, writer: Any) -> bool:
+        """The periodic chores every loop shares, run when ``step`` crossed their period since ``previous``: a greedy
+        evaluation (True when it reached ``train.target_return``: stop) and a checkpoint."""
+        train_cfg = self.config.train
+        if self._crossed(previous, train_cfg.eval_every):
+            mean, _ = self._evaluate(writer)
+            if train_cfg.target_return is not None and mean >= train_cfg.target_return:
+                return True
+        if self._crossed(previous, train_cfg.checkpoint_every):
+            self._save(self.checkpoint_dir / "latest.pt")
+        return False
+
+    def _finish(self, writer: Any) -> Path:
+        """Evaluate the final policy (unless that just happened), close the log and the envs, write the last
+        checkpoint and its copy ``final.pt``; returns the latter's path."""
+        if self.last_eval_step != self.step:
+            self._evaluate(writer)
+        writer.close()
         self._close()
         latest, final = self.checkpoint_dir / "latest.pt", self.checkpoint_dir / "final.pt"
         self._save(latest)

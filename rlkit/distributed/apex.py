@@ -119,20 +119,13 @@ class ApexTrainer(Trainer):
                     if window_updates:
                         writer.add_scalar("train/loss", loss_sum / window_updates, self.step)
                     window_start, window_step, window_updates, loss_sum = now, self.step, 0, 0.0
-                if self._crossed(previous, train_cfg.eval_every):
-                    mean, _ = self._evaluate(writer)
-                    if train_cfg.target_return is not None and mean >= train_cfg.target_return:
-                        stopped_early = True
-                        break
-                if self._crossed(previous, train_cfg.checkpoint_every):
-                    self._save(self.checkpoint_dir / "latest.pt")
+                if self._evaluate_and_checkpoint(previous, writer):
+                    stopped_early = True
+                    break
         finally:
             self._drain(pending)
-        if self.last_eval_step != self.step:
-            self._evaluate(writer)
         writer.add_scalar("distributed/actor_restarts", self.actor_restarts, self.step)
-        writer.close()
-        final = self._finish()
+        final = self._finish(writer)
         seconds = time.perf_counter() - started
         warm = warmup_end or (self.step, seconds)
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, seconds, self.eval_seconds,
