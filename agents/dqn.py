@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rlkit.config import AgentConfig
-from rlkit.critics import build_critic
+from rlkit.critics import build_critic, taken
 from rlkit.nets import build_q_network
 from rlkit.replay import Batch
 
@@ -122,7 +122,7 @@ class DQNAgent:
         target = self.td_target(next_obs, rewards, discounts)
         outputs = self.online(obs)
         # gather, not fancy indexing: its backward is a scatter instead of an accumulating index_put.
-        outputs_sa = outputs.gather(1, actions.view(-1, 1, 1).expand(-1, 1, outputs.shape[2])).squeeze(1)
+        outputs_sa = taken(outputs, actions)
         per_sample = self.critic.loss(outputs_sa, target)
         loss = (per_sample * weights).mean()
 
@@ -142,7 +142,7 @@ class DQNAgent:
                                 torch.as_tensor(batch.discounts, device=device))
         outputs = self.online(torch.as_tensor(batch.obs, device=device))
         actions = torch.as_tensor(batch.actions, device=device)
-        outputs_sa = outputs.gather(1, actions.view(-1, 1, 1).expand(-1, 1, outputs.shape[2])).squeeze(1)
+        outputs_sa = taken(outputs, actions)
         return self.critic.loss(outputs_sa, target).cpu().numpy()
 
     @torch.no_grad()
@@ -170,22 +170,28 @@ class DQNAgent:
     # -- state --------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training: networks, optimiser, exploration RNG."""
-        return {
-            "online": self.online.state_dict(),
-            "target": self.target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": self.rng.bit_generator.state,
-        }
+        return agent_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from ``state_dict()``; raises ValueError/RuntimeError on a shape mismatch (caller explains)."""
-        self.online.load_state_dict(state["online"])
-        self.target.load_state_dict(state.get("target", state["online"]))
-        if "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
-        if "rng" in state:
-            self.rng.bit_generator.state = state["rng"]
+        load_agent_state(self, state)
 
+
+def agent_state(agent: Any) -> dict[str, Any]:
+    """An agent's online and target networks, optimiser and exploration RNG: tensors and plain data only, so a
+    checkpoint of it loads with ``weights_only``. Shared by every agent with those four parts."""
+    return {"online": agent.online.state_dict(), "target": agent.target.state_dict(),
+            "optimizer": agent.optimizer.state_dict(), "rng": agent.rng.bit_generator.state}
+
+
+def load_agent_state(agent: Any, state: dict[str, Any]) -> None:
+    """Inverse of ``agent_state``; a missing target is taken from the online network (imported models)."""
+    agent.online.load_state_dict(state["online"])
+    agent.target.load_state_dict(state.get("target", state["online"]))
+    if "optimizer" in state:
+        agent.optimizer.load_state_dict(state["optimizer"])
+    if "rng" in state:
+        agent.rng.bit_generator.state = state["rng"]
 
 @torch.no_grad()
 def clip_grad_norm(parameters: list[torch.Tensor], max_norm: float) -> torch.Tensor:

@@ -29,7 +29,7 @@ from rlkit.critics import Scalar
 from rlkit.errors import CheckpointError, ConfigError
 from rlkit.nets import build_q_network
 
-from .dqn import clip_grad_norm
+from .dqn import agent_state, clip_grad_norm, load_agent_state
 
 INFERENCE_CHUNK = 65_536  # states per forward pass in q_values: bounds activation memory for huge expansions
 
@@ -176,17 +176,11 @@ class QStarAgent:
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Networks, optimiser and exploration RNG: tensors and plain data only (``weights_only`` loading)."""
-        return {"online": self.online.state_dict(), "target": self.target.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state}
+        return agent_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from ``state_dict()``; RuntimeError on an architecture mismatch (the caller explains)."""
-        self.online.load_state_dict(state["online"])
-        self.target.load_state_dict(state.get("target", state["online"]))
-        if "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
-        if "rng" in state:
-            self.rng.bit_generator.state = state["rng"]
+        load_agent_state(self, state)
         self.online.eval()
         self.target.eval()
 
