@@ -104,6 +104,9 @@ class AgentConfig(_Section):
     tau: float = Field(1.0, gt=0.0, le=1.0, description="target <- tau*online + (1-tau)*target; 1.0 is a hard copy")
     critic: CriticConfig = Field(default_factory=CriticConfig)
     net: NetConfig = Field(default_factory=NetConfig)
+    init_from: Optional[str] = Field(None, description="checkpoint whose network weights a new run starts from "
+                                     "(fine-tuning, e.g. ternary QAT of a trained fp32 agent); optimiser and counters "
+                                     "start fresh, and a resumed run ignores it")
 
 
 class ReplayConfig(_Section):

@@ -71,6 +71,39 @@ def agent_from_checkpoint(payload: dict[str, Any], device: str = "cpu") -> tuple
     return agent, config
 
 
+# Buffers a quantisation-aware layer adds to nn.Linear; an fp32 checkpoint lacks them and they calibrate themselves.
+_QUANT_BUFFERS = ("input_absmax", "calibrated")
+
+
+def warm_start(agent: Any, path: str | Path, obs_shape: tuple[int, ...], num_actions: int) -> None:
+    """Copy the online-network weights of the checkpoint at ``path`` into ``agent`` (online and target networks).
+
+    The architectures must match layer for layer; quantisation may differ (fp32 weights start a ternary or int8
+    QAT network, whose quantiser buffers then calibrate themselves). The optimiser, exploration and counters are not
+    taken. Raises CheckpointError naming the file and the mismatch.
+    """
+    payload = load_checkpoint(path)
+    spaces = payload.get("spaces", {})
+    source = (tuple(spaces.get("obs_shape", ())), spaces.get("num_actions"))
+    if source != (tuple(obs_shape), num_actions):
+        raise CheckpointError(f"agent.init_from '{path}' was trained on observations {source[0]} with {source[1]} "
+                              f"actions; this env has {tuple(obs_shape)} and {num_actions}: start from a checkpoint "
+                              "of the same env")
+    try:
+        weights = payload["agent"]["online"]
+        result = agent.online.load_state_dict(weights, strict=False)
+    except (RuntimeError, KeyError, TypeError) as error:
+        first = str(error).strip().splitlines()[0][:160]
+        raise CheckpointError(f"agent.init_from '{path}' does not fit this agent's network ({first}); set "
+                              "agent.net (torso, hidden, dueling, critic bins) as the checkpoint was trained") from None
+    missing = [key for key in result.missing_keys if not key.endswith(_QUANT_BUFFERS)]
+    if missing or result.unexpected_keys:
+        keys = ", ".join((missing or result.unexpected_keys)[:3])
+        raise CheckpointError(f"agent.init_from '{path}' does not fit this agent's network (keys {keys}); set "
+                              "agent.net (torso, hidden, dueling, critic bins) as the checkpoint was trained")
+    agent.target.load_state_dict(agent.online.state_dict())
+
+
 def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Play ``episodes`` full episodes with epsilon-greedy actions (greedy by default) on a single env.
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rlkit.agents.registry import build_puzzle_agent
-from rlkit.evaluate import agent_from_checkpoint
+from rlkit.evaluate import agent_from_checkpoint, warm_start
 from rlkit.trainer import EVAL_SEED_OFFSET, Trainer, TrainResult
 
 
@@ -26,6 +26,10 @@ class PuzzleTrainer(Trainer):
         self.rng = np.random.default_rng(self.config.seed + 3)
         if checkpoint is None:
             self.agent = build_puzzle_agent(self.config, self.device)
+            if self.config.agent.init_from:
+                puzzle = self.agent.puzzle
+                warm_start(self.agent, self.config.agent.init_from, (int(puzzle.encoded_size),),
+                           int(puzzle.num_actions))
         else:
             self.agent, _ = agent_from_checkpoint(checkpoint, str(self.device))
         self.puzzle = self.agent.puzzle

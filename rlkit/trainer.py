@@ -27,7 +27,7 @@ from rlkit.checkpoint import (atomic_write, capture_rng_states, clean_temporary_
 from rlkit.config import Config, apply_overrides, config_from_dict, config_to_dict, save_config
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, RunDirError, TrainingError
-from rlkit.evaluate import agent_from_checkpoint, run_episodes
+from rlkit.evaluate import agent_from_checkpoint, run_episodes, warm_start
 from rlkit.replay import build_replay
 from rlkit.vec import make_env, make_vec_env
 
@@ -140,6 +140,8 @@ class Trainer:
                                    eps=replay.priority_eps, num_actions=self.env.num_actions)
         if checkpoint is None:
             self.agent = build_agent(config, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions, self.device)
+            if config.agent.init_from:
+                warm_start(self.agent, config.agent.init_from, self.env.obs_shape, self.env.num_actions)
         else:
             self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(config)}, str(self.device))
 

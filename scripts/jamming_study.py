@@ -11,7 +11,9 @@ vs weight bytes and vs energy) into docs/jamming_pareto.png. Runs finished earli
 
 Variant rows: each agent is trained and evaluated on one jammer type. Edge rows: the best variant trained on the
 dynamic jammer (a type drawn per episode), evaluated on every type; its int8 (post-training, and QAT) and ternary
-(QAT) versions and a distilled student. CartPole-v1 rows repeat the fp32 / int8 / ternary check on a second env.
+(QAT) versions and a distilled student. CartPole-v1 rows repeat the fp32 / int8 / ternary check on a second env,
+with int8 and ternary students distilled from the fp32 agent (QAT on its Q-values) beside ternary QAT by TD learning
+from scratch.
 """
 
 from __future__ import annotations
@@ -240,28 +242,57 @@ def edge_rows(variant: str, train_jammer: str, jammers: list[str], runs: dict, a
 
 
 def cartpole_rows(args) -> list[dict]:
+    """fp32 / int8 PTQ / ternary QAT from scratch, and int8 and ternary students distilled from the fp32 agent."""
     from rlkit.edge import cost, export_onnx, load_policy
 
     jobs = [("cartpole", f"CartPole {name}", overrides, "CartPole-v1", 0)
             for name, overrides in (("fp32", []), ("ternary", ["agent.net.quant=ternary"]))]
     runs = run_parallel(jobs, args)
-    rows = []
     out = Path(args.out) / "edge"
-    for name, key, quantize in (("CartPole fp32", "CartPole fp32", None), ("CartPole int8 (post-training)",
-                                "CartPole fp32", "int8"), ("CartPole ternary (QAT)", "CartPole ternary", "ternary")):
-        run = runs[(key, "CartPole-v1", 0)]
-        if "checkpoint" not in run:
+    fp32 = runs[("CartPole fp32", "CartPole-v1", 0)].get("checkpoint")
+    exports = [("CartPole fp32", fp32, None), ("CartPole int8 (post-training)", fp32, "int8"),
+               ("CartPole ternary (QAT)", runs[("CartPole ternary", "CartPole-v1", 0)].get("checkpoint"), "ternary")]
+    if fp32 is not None:
+        exports += [(f"CartPole {mode} (QAT, distilled)", distill_quantized(fp32, mode, out), mode)
+                    for mode in ("int8", "ternary")]
+    rows = []
+    for index, (name, checkpoint, quantize) in enumerate(exports):
+        if checkpoint is None:
             continue
-        onnx_path = out / f"{name.split()[1].lower()}_cartpole.onnx"
-        report = export_onnx(run["checkpoint"], onnx_path, quantize=quantize)
+        onnx_path = out / f"cartpole{index}.onnx"
+        report = export_onnx(checkpoint, onnx_path, quantize=quantize)
         score = evaluate(load_policy(onnx_path), "CartPole-v1", {}, args.eval_episodes)
         rows.append({"name": name, "returns": {}, "cartpole": score, "reach": {}, "kind": "cartpole",
                      "agreement": report.agreement, "cost": cost(onnx_path, latency_runs=args.latency_runs),
                      "score": score})
     if rows:
-        rows[0]["torch_latency_us"] = torch_eager_latency(runs[("CartPole fp32", "CartPole-v1", 0)]["checkpoint"],
-                                                          args.latency_runs)
+        rows[0]["torch_latency_us"] = torch_eager_latency(fp32, args.latency_runs)
     return rows
+
+
+def distill_quantized(teacher_checkpoint: str, mode: str, out: Path) -> Path:
+    """QAT by distillation: an ``agent.net.quant=mode`` copy of the teacher's architecture regresses the teacher's
+    Q-values on 30,000 of its observations (greedy and epsilon 0.1 / 0.3 rollouts, so off-policy states are covered).
+
+    Supervised targets sidestep what makes ternary QAT by TD learning hard on CartPole: the rounded network starts
+    far from any good policy and must re-learn near-tied action values from its own bootstrapped targets.
+    """
+    from rlkit.agents.edge import distill, save_agent_checkpoint
+    from rlkit.checkpoint import load_checkpoint
+    from rlkit.config import apply_overrides, config_from_dict
+    from rlkit.edge import record_observations
+    from rlkit.evaluate import load_agent
+    from rlkit.vec import make_env
+
+    teacher = load_agent(teacher_checkpoint)
+    config = config_from_dict(load_checkpoint(teacher_checkpoint)["config"])
+    env = make_env(config.env.id, env_kwargs=config.env.kwargs)
+    observations = np.concatenate([record_observations(teacher, env, 10_000, epsilon=epsilon, seed=100 * (i + 1))
+                                   for i, epsilon in enumerate((0.0, 0.1, 0.3))])
+    env.close()
+    student_config = apply_overrides(config, [f"agent.net.quant={mode}"])
+    student = distill(teacher, student_config, observations, epochs=30)
+    return save_agent_checkpoint(student, student_config, out / f"cartpole_{mode}_distilled.pt")
 
 
 def torch_eager_latency(checkpoint: str, runs: int) -> float:
@@ -304,7 +335,8 @@ def check_targets(rows: list[dict]) -> None:
         if fp32 is None:
             continue
         for suffix, keep, shrink in (("int8 (post-training)", 0.98, 3.5), ("int8 (QAT)", 0.98, 3.5),
-                                     ("ternary (QAT)", 0.90, 12.0)):
+                                     ("ternary (QAT)", 0.90, 12.0), ("int8 (QAT, distilled)", 0.98, 3.5),
+                                     ("ternary (QAT, distilled)", 0.90, 12.0)):
             row = find(kind, suffix)
             if row is None:
                 continue

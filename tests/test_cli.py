@@ -39,6 +39,7 @@ def _fails_with_one_line(capsys, argv, fragment):
         (["env.id=CartPol-v1"], "did you mean 'CartPole-v1'"),
         (["env.id=Pendulum-v1"], "Discrete"),
         (["env.id=no_such_module:Thing-v0"], "no_such_module"),
+        (["agent.init_from=no/such/checkpoint.pt"], "not found"),
     ],
 )
 def test_train_bad_input(tmp_path, capsys, overrides, fragment):

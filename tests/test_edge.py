@@ -11,12 +11,14 @@ from torch import nn
 
 from rlkit.agents.edge import (Int8Linear, TernaryLinear, distill, fake_quantize, quantize_network,
                                save_agent_checkpoint, ternary_weights)
+from rlkit.agents.registry import build_agent
+from rlkit.checkpoint import load_checkpoint
 from rlkit.edge import cost, export_onnx, load_policy
 from rlkit.edge.cost_model import PJ, analyze_onnx, summarize_layers
 from rlkit.edge.export import record_observations
 from rlkit.edge.graph import export_network
-from rlkit.errors import RlkitError
-from rlkit.evaluate import load_agent
+from rlkit.errors import CheckpointError, RlkitError
+from rlkit.evaluate import load_agent, warm_start
 from rlkit.nets import build_q_network
 from rlkit.trainer import train
 from rlkit.vec import make_env
@@ -178,8 +180,6 @@ def test_ternary_export(checkpoints, tmp_path):
 ])
 def test_export_parity_of_other_critics_and_torsos(overrides, tmp_path):
     config = fast_config(tmp_path / "run", "agent.name=dqn", *overrides)
-    from rlkit.agents.registry import build_agent
-
     agent = build_agent(config, (4,), "float32", 2, torch.device("cpu"))
     checkpoint = save_agent_checkpoint(agent, config, tmp_path / "agent.pt")
     observations = np.random.default_rng(0).standard_normal((300, 4)).astype(np.float32)
@@ -213,6 +213,26 @@ def test_distilled_student_matches_teacher(checkpoints, tmp_path):
     assert load_agent(path).q_values(observations[:5]).shape == (5, 2)
     kl_student = distill(teacher, student_config, observations, epochs=5, loss="kl", temperature=0.5)
     assert kl_student.q_values(observations[:5]).shape == (5, 2)
+
+
+def test_warm_start_copies_fp32_weights_into_a_ternary_network(checkpoints, tmp_path):
+    wide = ["agent.net.hidden=[256,256]", "train.total_steps=200", "train.eval_every=0"]
+    config = fast_config(tmp_path / "tern", *wide, "agent.net.quant=ternary", f"agent.init_from={checkpoints['fp32']}")
+
+    agent = build_agent(config, (4,), np.float32, 2, torch.device("cpu"))
+    warm_start(agent, checkpoints["fp32"], (4,), 2)
+    source = load_checkpoint(checkpoints["fp32"])["agent"]["online"]
+    for key, value in agent.online.state_dict().items():
+        if key in source:
+            assert torch.equal(value, source[key]), key
+    assert torch.equal(agent.target.state_dict()["head.linear.weight"], source["head.linear.weight"])
+    result = train(config, progress=False)  # the trainer takes agent.init_from and trains on
+    assert load_checkpoint(result.checkpoint)["config"]["agent"]["init_from"] == str(checkpoints["fp32"])
+    with pytest.raises(CheckpointError, match="does not fit this agent's network"):
+        warm_start(build_agent(fast_config(tmp_path / "x"), (4,), np.float32, 2, torch.device("cpu")),
+                   checkpoints["fp32"], (4,), 2)  # 32-wide network, 256-wide checkpoint
+    with pytest.raises(CheckpointError, match="same env"):
+        warm_start(agent, checkpoints["fp32"], (6,), 3)
 
 
 # -- cost model -----------------------------------------------------------------------------------------------------

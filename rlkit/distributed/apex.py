@@ -18,7 +18,7 @@ import numpy as np
 from rlkit.agents.registry import build_agent
 from rlkit.config import config_to_dict
 from rlkit.errors import RlkitError, TrainingError
-from rlkit.evaluate import agent_from_checkpoint
+from rlkit.evaluate import agent_from_checkpoint, warm_start
 from rlkit.trainer import Trainer, TrainResult
 from rlkit.vec import make_env
 
@@ -48,6 +48,8 @@ class ApexTrainer(Trainer):
         self.num_actions = int(self.eval_env.action_space.n)
         if checkpoint is None:
             self.agent = build_agent(cfg, self.obs_shape, self.obs_dtype, self.num_actions, self.device)
+            if cfg.agent.init_from:
+                warm_start(self.agent, cfg.agent.init_from, self.obs_shape, self.num_actions)
         else:
             self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(cfg)}, str(self.device))
         self.num_actors = cfg.distributed.num_actors
