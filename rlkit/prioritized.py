@@ -150,6 +150,28 @@ class PrioritizedReplay:
                          np.concatenate([np.zeros(len(removed)), np.full(len(added), self.max_priority ** self.alpha)]))
         return added, removed
 
+    def add_steps(self, obs, actions, rewards, next_obs, terminated, truncated, td_errors) -> None:
+        """T consecutive vector-env steps with known initial priorities, in one sum-tree update.
+
+        obs, next_obs: (T, N, *obs_shape); actions, rewards, terminated, truncated: (T, N); td_errors: (T, N), the
+        transitions' initial |TD| (an Ape-X actor's own estimate). The result is that of T `add` calls each
+        followed by `update_priorities(added, td_errors[t])`; the tree is written once, which is most of the
+        cost of ingesting an actor's chunk.
+        """
+        td_errors = np.abs(np.asarray(td_errors, np.float64)) + self.eps
+        if td_errors.shape != np.shape(actions) or not np.isfinite(td_errors).all():
+            raise ValueError(f"td_errors must be finite with shape {np.shape(actions)}, got {td_errors.shape}")
+        slots, values = [], []
+        for t in range(len(actions)):
+            added, removed = self.storage.add(obs[t], actions[t], rewards[t], next_obs[t], terminated[t], truncated[t])
+            slots += [removed, added]
+            values += [np.zeros(len(removed)), td_errors[t, :len(added)] ** self.alpha]
+        slots_in_order, values_in_order = np.concatenate(slots)[::-1], np.concatenate(values)[::-1]
+        unique, last = np.unique(slots_in_order, return_index=True)  # the last write to a slot is the one that stays
+        self.tree.update(unique, values_in_order[last])
+        if td_errors.size:
+            self.max_priority = max(self.max_priority, float(td_errors.max()))
+
     def sample(self, batch_size: int) -> Batch:
         """`batch_size` transitions drawn in proportion to p^alpha, with importance `weights` (B,) float32."""
         if batch_size < 1:

@@ -167,16 +167,10 @@ class Trainer:
             while self.step < train_cfg.total_steps:
                 epsilon = epsilon_at(self.step, cfg.exploration.start, cfg.exploration.end, decay_steps)
                 actions = agent.act(obs, epsilon)
-                out = env.step(actions)
-                replay.add(obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated)
-                obs = out.obs
+                # The step runs while this iteration's updates do (in ale-py's threads or AsyncVectorEnv's
+                # processes), so the updates sample a replay that lacks only the step in flight.
+                env.step_async(actions)
                 previous, self.step = self.step, self.step + env.num_envs
-                for episode_return, episode_length in out.episodes:
-                    self.episodes += 1
-                    self.recent_returns.append(episode_return)
-                    writer.add_scalar("charts/episodic_return", episode_return, self.step)
-                    writer.add_scalar("charts/episodic_length", episode_length, self.step)
-
                 phases = self.step // train_cfg.train_freq - previous // train_cfg.train_freq
                 if phases and len(replay) >= warmup:
                     if warmup_end is None:
@@ -200,6 +194,14 @@ class Trainer:
                     if not torch.isfinite(phase_loss):
                         self._diverged(phase_loss.item())
                     loss_sum += phase_loss
+                out = env.step_wait()
+                replay.add(obs, actions, out.rewards, out.next_obs, out.terminated, out.truncated)
+                obs = out.obs
+                for episode_return, episode_length in out.episodes:
+                    self.episodes += 1
+                    self.recent_returns.append(episode_return)
+                    writer.add_scalar("charts/episodic_return", episode_return, self.step)
+                    writer.add_scalar("charts/episodic_length", episode_length, self.step)
                 if self.step // cfg.agent.target_period != previous // cfg.agent.target_period:
                     agent.update_target()
 

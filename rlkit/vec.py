@@ -123,6 +123,7 @@ class VecEnv:
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._clip_rewards = clip_rewards
+        self._pending: np.ndarray | None = None  # actions of a step started by step_async
         self._closed = False
 
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -130,6 +131,8 @@ class VecEnv:
 
         The action spaces are seeded too, so `sample_actions` is reproducible.
         """
+        if self._pending is not None:
+            self.step_wait()  # a step still in flight must land before the envs can be reset
         if seed is not None:
             seed = int(seed)
             self.action_space.seed(seed)
@@ -141,7 +144,32 @@ class VecEnv:
 
     def step(self, actions: np.ndarray) -> VecStep:
         """Step every env with `actions`: (N,) int in [0, num_actions). Ended episodes are reset on the same step."""
-        obs, rewards, terminated, truncated, infos = self._vec.step(actions)
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Start a step (the first half of `step`). ale-py's native vector env and Gymnasium's AsyncVectorEnv then
+        step in their own threads or processes, so work done before `step_wait` (a gradient update) overlaps it;
+        other vector envs step inside `step_wait`."""
+        if self._pending is not None:
+            raise RuntimeError("step_async called twice without step_wait")
+        if hasattr(self._vec, "send") and hasattr(self._vec, "recv"):  # ale_py.AtariVectorEnv
+            self._vec.send(actions)
+        elif isinstance(self._vec, gym.vector.AsyncVectorEnv):
+            self._vec.step_async(actions)
+        self._pending = actions
+
+    def step_wait(self) -> VecStep:
+        """Finish the step `step_async` started; returns its `VecStep`."""
+        if self._pending is None:
+            raise RuntimeError("step_wait called without step_async")
+        actions, self._pending = self._pending, None
+        if hasattr(self._vec, "send") and hasattr(self._vec, "recv"):
+            obs, rewards, terminated, truncated, infos = self._vec.recv()
+        elif isinstance(self._vec, gym.vector.AsyncVectorEnv):
+            obs, rewards, terminated, truncated, infos = self._vec.step_wait()
+        else:
+            obs, rewards, terminated, truncated, infos = self._vec.step(actions)
         self._returns += rewards
         self._lengths += 1
         done = terminated | truncated
@@ -166,6 +194,8 @@ class VecEnv:
         """Close the envs (and stop async workers); safe to call twice."""
         if not self._closed:
             self._closed = True
+            if self._pending is not None:
+                self.step_wait()
             self._vec.close()
 
     def __enter__(self) -> VecEnv:

@@ -38,6 +38,24 @@ def test_native_vector_env_preprocessing_and_clipping():
     assert episodes and all(-21 <= score <= 21 and length > 100 for score, length in episodes)
 
 
+def test_native_split_step_equals_step():
+    """send/recv (what the trainer overlaps with its updates) gives the same transitions as step."""
+    options = AtariConfig(sticky_actions=0.0, noop_max=0)
+    whole, split = (make_vec_env("ALE/Pong-v5", 2, seed=0, atari=options) for _ in range(2))
+    whole.reset(seed=0)
+    split.reset(seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        actions = rng.integers(6, size=2)
+        expected = whole.step(actions)
+        split.step_async(actions)
+        got = split.step_wait()
+        np.testing.assert_array_equal(got.next_obs, expected.next_obs)
+        np.testing.assert_array_equal(got.rewards, expected.rewards)
+    whole.close()
+    split.close()
+
+
 def test_single_env_for_evaluation_has_matching_spaces():
     env = make_env("ALE/Breakout-v5")
     obs, _ = env.reset(seed=0)

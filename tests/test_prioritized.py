@@ -121,6 +121,26 @@ def test_with_frame_storage_invalid_slots_are_never_sampled_and_the_tree_stays_i
             replay.update_priorities(batch.indices, rng.standard_normal(32) * 10)
 
 
+@pytest.mark.parametrize("frames", [False, True])
+def test_add_steps_equals_step_by_step_adds_with_priorities(frames):
+    """One tree write per chunk leaves the tree as T add + update_priorities calls would, wrap-around included."""
+    (one, envs), (batched, _) = _frame_replay(seed=1), _frame_replay(seed=1)
+    if not frames:
+        one, batched = (PrioritizedReplay(ReplayBuffer(60, (K, 6, 6), np.uint8, 3, 3, 0.9)) for _ in range(2))
+    rng = np.random.default_rng(2)
+    for _ in range(9):  # 9 chunks of 16 steps x 3 envs: the 60-slot buffer wraps twice
+        steps = [envs.step()[:6] for _ in range(16)]
+        td = rng.standard_normal((16, 3)) * 4
+        for t, transition in enumerate(steps):
+            added, _ = one.add(*transition)
+            one.update_priorities(added, td[t])
+        batched.add_steps(*(np.stack([s[i] for s in steps]) for i in range(6)), td)
+        np.testing.assert_allclose(batched.tree.values(), one.tree.values())
+        assert batched.max_priority == one.max_priority
+    with pytest.raises(ValueError, match="td_errors"):
+        batched.add_steps(*(np.stack([s[i] for s in steps]) for i in range(6)), td[:3])
+
+
 def test_sample_batches_draws_each_batch_after_the_previous_update():
     replay = PrioritizedReplay(_uniform_buffer(), alpha=1.0)
     batches = replay.sample_batches(16, 3)

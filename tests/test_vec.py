@@ -74,6 +74,24 @@ def test_sync_and_async_agree():
         assert a.episodes == b.episodes
 
 
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_split_step_matches_step_and_guards_its_order(vectorization):
+    whole = run_counter(vectorization, steps=20)
+    env = make_vec_env(COUNTER, num_envs=2, seed=0, vectorization=vectorization, env_kwargs=COUNTER_KWARGS)
+    with pytest.raises(RuntimeError, match="without step_async"):
+        env.step_wait()
+    env.reset(seed=0)
+    for expected in whole:
+        env.step_async(np.zeros(2, dtype=np.int64))
+        with pytest.raises(RuntimeError, match="twice"):
+            env.step_async(np.zeros(2, dtype=np.int64))
+        got = env.step_wait()
+        np.testing.assert_array_equal(got.next_obs, expected.next_obs)
+        assert got.episodes == expected.episodes
+    env.step_async(np.zeros(2, dtype=np.int64))
+    env.close()  # a step in flight is drained, not left to a worker
+
+
 def test_vec_env_exposes_single_env_spaces():
     with make_vec_env("CartPole-v1", num_envs=3) as env:
         assert isinstance(env, VecEnv)

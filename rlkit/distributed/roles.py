@@ -146,11 +146,8 @@ class ShardedReplay:
 
     def add_chunk(self, shard: int, chunk: Chunk) -> None:
         """Store an actor's chunk in its shard with the actor's initial priorities."""
-        replay = self.shards[shard]
-        for t in range(len(chunk.actions)):
-            added, _ = replay.add(chunk.obs[t], chunk.actions[t], chunk.rewards[t], chunk.next_obs[t],
-                                  chunk.terminated[t], chunk.truncated[t])
-            replay.update_priorities(added, chunk.priorities[t])
+        self.shards[shard].add_steps(chunk.obs, chunk.actions, chunk.rewards, chunk.next_obs, chunk.terminated,
+                                     chunk.truncated, chunk.priorities)
 
     def sample(self, batch_size: int) -> Batch:
         """A batch drawn across shards in proportion to p^alpha, with global importance weights."""
