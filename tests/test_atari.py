@@ -73,3 +73,22 @@ def test_atari_training_smoke(tmp_path):
     assert result.steps == 400 and result.updates > 0
     evaluation = evaluate_checkpoint(result.checkpoint, episodes=1)  # the trainer left torch at 1 thread
     assert evaluation.lengths[0] > 0 and -21 <= evaluation.mean <= 21
+
+
+def test_breakout_eval_records_an_mp4(tmp_path, capsys):
+    """`rlkit eval CKPT --env ALE/Breakout-v5 --video DIR` writes a playable mp4 of the first episode."""
+    from rlkit.cli import main
+
+    config = fast_config(tmp_path / "run", "env.id=ALE/Breakout-v5", "env.num_envs=2", "agent.net.torso=nature_cnn",
+                         "replay.capacity=1000", "train.total_steps=200", "train.learning_starts=100",
+                         "train.eval_every=0", "train.checkpoint_every=0", "env.atari.max_episode_frames=1200",
+                         "threads=1")
+    checkpoint = train(config, progress=False).checkpoint
+    capsys.readouterr()
+    video_dir = tmp_path / "video"
+    assert main(["eval", str(checkpoint), "--env", "ALE/Breakout-v5", "--episodes", "1", "--video",
+                 str(video_dir)]) == 0
+    videos = list(video_dir.glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+    assert videos[0].read_bytes()[4:8] == b"ftyp"  # an MP4 container
+    assert "ALE/Breakout-v5: mean return" in capsys.readouterr().out
