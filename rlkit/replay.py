@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rlkit.errors import CheckpointError
+from rlkit.memory import large_zeros
 
 _FORMAT = "rlkit.replay/1"
 _ARRAY_KEYS = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
@@ -225,8 +226,8 @@ class ReplayBuffer(ReplayStorage):
         self._row = 0  # next row to write
         self._num_rows = 0  # rows holding data, at most self.rows
         grid = (self.rows, self.num_envs)
-        self._obs = np.zeros(grid + self.obs_shape, self.obs_dtype)
-        self._next_obs = np.zeros(grid + self.obs_shape, self.obs_dtype)
+        self._obs = large_zeros(grid + self.obs_shape, self.obs_dtype)
+        self._next_obs = large_zeros(grid + self.obs_shape, self.obs_dtype)
         self._actions = np.zeros(grid, np.int64)
         self._rewards = np.zeros(grid, np.float32)
         self._terminated = np.zeros(grid, bool)

@@ -177,7 +177,7 @@ def atari_rlkit(args: argparse.Namespace, workdir: Path) -> dict:
         f"train.total_steps={args.atari_steps}", f"train.learning_starts={args.atari_learning_starts}",
         f"train.train_freq={a['train_freq']}", "train.gradient_steps=1", "train.eval_every=0",
         "train.checkpoint_every=0", "train.eval_episodes=1", "train.log_every=1000", "device=cpu",
-        f"seed={args.seed}", f"run_dir={workdir / 'atari'}",
+        f"seed={args.seed}", f"run_dir={workdir / 'atari'}", f"threads={args.atari_threads}",
     ])
     result = train(config, progress=False)
     train_seconds = result.seconds - result.eval_seconds - result.warmup_seconds
@@ -224,6 +224,24 @@ def atari_sb3(args: argparse.Namespace) -> dict:
             "updates": model._n_updates, "train_steps": args.atari_steps - args.atari_learning_starts}
 
 
+def atari_env_ceiling(args: argparse.Namespace, steps: int) -> float:
+    """Env steps/s of ale-py's native vector env alone (``--atari-envs`` games, random actions, rlkit's settings):
+    what collection would reach with no policy, no replay and no loop around it."""
+    from rlkit.config import AtariConfig
+    from rlkit.vec import make_vec_env
+
+    env = make_vec_env(ATARI["env_id"], args.atari_envs, args.seed, atari=AtariConfig())
+    env.reset(seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    actions = rng.integers(env.num_actions, size=(steps // env.num_envs + 1, env.num_envs))
+    started = time.perf_counter()
+    for row in actions:
+        env.step(row)
+    seconds = time.perf_counter() - started
+    env.close()
+    return actions.size / seconds
+
+
 def atari_floor(updates: int, actions: int) -> float:
     """Seconds for ``updates`` Nature-CNN DQN updates (batch 32) and ``actions`` batch-1 greedy forwards."""
     from rlkit.nets import NatureCNN
@@ -256,15 +274,18 @@ def atari_floor(updates: int, actions: int) -> float:
 
 def atari(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        default_threads = torch.get_num_threads()
         ours = atari_rlkit(args, Path(tmp))
+        torch.set_num_threads(default_threads)  # SB3 and the floor run with torch's default
         print("rlkit done", file=sys.stderr, flush=True)
         theirs = atari_sb3(args)
         print("SB3 done", file=sys.stderr, flush=True)
     floor_seconds = atari_floor(ours["updates"], ours["train_steps"])
     floor_sps = ours["train_steps"] / floor_seconds
+    ceiling_sps = atari_env_ceiling(args, args.atari_learning_starts)
     print(f"\nALE/Pong-v5, Nature CNN DQN, {args.atari_steps:,} env steps ({args.atari_learning_starts:,} collection "
-          f"only), rlkit with {args.atari_envs} envs, SB3 with 1, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
+          f"only), rlkit with {args.atari_envs} envs and {args.atari_threads or default_threads} torch threads, SB3 "
+          f"and the floor with 1 env and {default_threads}, torch {torch.__version__}\n")
     print("| run | collection-only steps/s | training steps/s | updates | training vs SB3 | training vs floor |")
     print("|---|---|---|---|---|---|")
     for label, row in (("rlkit DQN", ours), ("SB3 DQN", theirs)):
@@ -272,6 +293,9 @@ def atari(args: argparse.Namespace) -> None:
               f"{row['train_sps'] / theirs['train_sps']:.2f}x | {row['train_sps'] / floor_sps:.2f}x |")
     print(f"| compute floor (plain PyTorch) | — | {floor_sps:,.0f} | {ours['updates']:,} | "
           f"{floor_sps / theirs['train_sps']:.2f}x | 1.00x |")
+    print(f"| ale-py vector env alone ({args.atari_envs} envs, random actions) | {ceiling_sps:,.0f} | — | — | — | — |")
+    print(f"\ncollection-only: rlkit {ours['collect_sps'] / theirs['collect_sps']:.2f}x SB3; the env alone "
+          f"{ceiling_sps / theirs['collect_sps']:.2f}x SB3 (no collector can beat the env alone)")
 
 
 def solve(args: argparse.Namespace) -> None:
@@ -307,6 +331,8 @@ def main() -> None:
     parser.add_argument("--solve", action="store_true", help="measure env steps to greedy return 475 instead")
     parser.add_argument("--atari", action="store_true", help="compare on ALE/Pong-v5 with the Nature CNN instead")
     parser.add_argument("--atari-envs", type=int, default=4, help="rlkit's parallel games in --atari mode")
+    parser.add_argument("--atari-threads", type=int, default=0,
+                        help="rlkit's torch threads in --atari mode (0: torch's default)")
     parser.add_argument("--atari-steps", type=int, default=12_000, help="env steps per run in --atari mode")
     parser.add_argument("--atari-learning-starts", type=int, default=6_000, help="collection-only env steps")
     parser.add_argument("--seeds", type=int, default=5, help="seeds in --solve mode")
