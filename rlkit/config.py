@@ -124,7 +124,8 @@ class ReplayConfig(_Section):
 
 
 class ExplorationConfig(_Section):
-    """Linear epsilon-greedy schedule: ``start`` to ``end`` over ``fraction`` of ``train.total_steps``."""
+    """Linear epsilon-greedy schedule: ``start`` to ``end`` over ``fraction`` of ``train.total_steps``, counted from
+    step 0; before ``train.learning_starts`` the trainer acts uniformly at random whatever the schedule says."""
 
     start: float = Field(1.0, ge=0.0, le=1.0)
     end: float = Field(0.05, ge=0.0, le=1.0)

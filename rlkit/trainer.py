@@ -165,7 +165,10 @@ class Trainer:
         warmup_end: tuple[int, float] | None = None
         try:
             while self.step < train_cfg.total_steps:
-                epsilon = epsilon_at(self.step, cfg.exploration.start, cfg.exploration.end, decay_steps)
+                # Before learning starts the data comes from the uniform random policy (as in Mnih et al., 2015,
+                # and SB3): no network forward, whatever the epsilon schedule says at that step.
+                epsilon = (1.0 if self.step < train_cfg.learning_starts else
+                           epsilon_at(self.step, cfg.exploration.start, cfg.exploration.end, decay_steps))
                 actions = agent.act(obs, epsilon)
                 # The step runs while this iteration's updates do (in ale-py's threads or AsyncVectorEnv's
                 # processes), so the updates sample a replay that lacks only the step in flight.
