@@ -11,6 +11,7 @@ learns like its single-process twin while collection runs in parallel.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,9 @@ from rlkit.vec import make_env
 from .roles import ActorRole, ShardedReplay
 
 NAMESPACE = "rlkit"
+# Requests queued per actor: while the driver ingests one chunk the actor is already collecting the next, instead
+# of idling for a round trip through the driver.
+CHUNKS_IN_FLIGHT = 2
 
 
 def import_ray() -> Any:
@@ -86,15 +90,15 @@ class ApexTrainer(Trainer):
         window_step, window_updates, loss_sum = self.step, 0, 0.0
         warmup_end, stopped_early, updates_at_start = None, False, self.updates
         self._publish()
-        pending = {self._collect(i): i for i in range(self.num_actors)}
+        queues = {i: deque(self._collect(i) for _ in range(CHUNKS_IN_FLIGHT)) for i in range(self.num_actors)}
         try:
             while self.step < train_cfg.total_steps:
-                index, chunk = self._next_chunk(pending)
+                index, chunk = self._next_chunk(queues)
                 if chunk is None:
                     continue
+                queues[index].append(self._collect(index))  # keep the actor busy while this chunk is ingested
                 self.replay.add_chunk(index, chunk)
                 previous, self.step = self.step, self.step + chunk.env_steps
-                pending[self._collect(index)] = index
                 for episode_return, episode_length in chunk.episodes:
                     self.episodes += 1
                     self.recent_returns.append(episode_return)
@@ -125,7 +129,7 @@ class ApexTrainer(Trainer):
                     stopped_early = True
                     break
         finally:
-            self._drain(pending)
+            self._drain(queues)
         writer.add_scalar("distributed/actor_restarts", self.actor_restarts, self.step)
         final = self._finish(writer)
         seconds = time.perf_counter() - started
@@ -150,14 +154,22 @@ class ApexTrainer(Trainer):
             return _Done(actor.collect(self.config.distributed.chunk_steps))
         return actor.collect.remote(self.config.distributed.chunk_steps)
 
-    def _next_chunk(self, pending: dict[Any, int]) -> tuple[int, Any]:
-        """The next finished chunk and its actor; (index, None) after an actor died (it is restarted)."""
+    def _next_chunk(self, queues: dict[int, deque]) -> tuple[int, Any]:
+        """The next finished chunk and its actor; (index, None) after an actor died (it is restarted).
+
+        ``queues[i]`` holds actor i's requested chunks in the order it collects them. Only the oldest of each is
+        waited on, so every shard receives its actor's steps in order (its n-step windows need them consecutive).
+        """
+        live = {queue[0]: index for index, queue in queues.items() if queue}
         if self._ray is None:
-            ref = next(iter(pending))
-            return pending.pop(ref), ref.value
+            ref = next(iter(live))
+            index = live[ref]
+            queues[index].popleft()
+            return index, ref.value
         ray = self._ray
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        index = pending.pop(ready[0])
+        ready, _ = ray.wait(list(live), num_returns=1)
+        index = live[ready[0]]
+        queues[index].popleft()
         try:
             return index, ray.get(ready[0])
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as error:
@@ -169,7 +181,8 @@ class ApexTrainer(Trainer):
                                         "Ray will not restart them; the last good checkpoint is kept") from None
                 return index, None
             self._send_weights(index)
-            pending[self._collect(index)] = index
+            # Chunks requested before the crash are lost with it; the restarted actor gets fresh requests.
+            queues[index] = deque(self._collect(index) for _ in range(CHUNKS_IN_FLIGHT))
             return index, None
 
     def _await_restart(self, index: int, timeout: float = 120.0) -> bool:
@@ -203,9 +216,10 @@ class ApexTrainer(Trainer):
         else:
             actor.set_weights.remote(*self._weights, self.updates)
 
-    def _drain(self, pending: dict[Any, int]) -> None:
-        if self._ray is not None and pending:
-            self._ray.wait(list(pending), num_returns=len(pending), timeout=30)
+    def _drain(self, queues: dict[int, deque]) -> None:
+        refs = [ref for queue in queues.values() for ref in queue]
+        if self._ray is not None and refs:
+            self._ray.wait(refs, num_returns=len(refs), timeout=30)
 
     # -- checkpoints ------------------------------------------------------------------------------------------------
     def _spaces(self) -> dict[str, Any]:
