@@ -151,6 +151,17 @@ def report_q_scale(checkpoint):
     return float(agent.q_values(record_observations(agent, env, 200, seed=5)).abs().max())
 
 
+def test_export_advice_only_for_int8_ptq_below_the_agreement_target(tmp_path):
+    from rlkit.edge.export import ExportReport
+
+    def report(mode, agreement):
+        return ExportReport(tmp_path / "p.onnx", tmp_path / "p.json", mode, 1000, agreement, 0.5, 0.2, 10, 10, 40, 100)
+
+    assert "quantisation-aware training" in report("int8-ptq", 0.83).advice()
+    assert report("int8-ptq", 0.995).advice() is None
+    assert report("int8-qat", 0.5).advice() is None and report("int8-ptq", float("nan")).advice() is None
+
+
 def test_int8_qat_export_keeps_its_learned_scales(checkpoints, tmp_path):
     report = export_onnx(checkpoints["int8"], tmp_path / "qat.onnx", quantize="int8", count=500)
     assert report.quantization == "int8-qat"

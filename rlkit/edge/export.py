@@ -42,6 +42,7 @@ from .graph import INPUT, OUTPUT, export_network
 from .runtime import METADATA_FORMAT, METADATA_VERSION, load_policy, metadata_path
 
 QUANTIZE = (None, "int8", "ternary")
+AGREEMENT_TARGET = 0.99  # greedy-action agreement an int8 export should keep
 CALIBRATION_SEED = 10_000  # rollout seeds: calibration and parity sets come from different episodes
 PARITY_SEED = 20_000
 
@@ -65,6 +66,16 @@ class ExportReport:
     @property
     def compression(self) -> float:
         return self.fp32_weight_bytes / max(self.weight_bytes, 1)
+
+    def advice(self) -> str | None:
+        """A line of advice when an int8 post-training export disagrees with the torch agent on >= 1% of the
+        parity observations (the target for int8 is 99% agreement); None otherwise."""
+        if self.quantization != "int8-ptq" or not self.agreement < AGREEMENT_TARGET:
+            return None
+        return (f"note: greedy agreement {self.agreement:.1%} is below {AGREEMENT_TARGET:.0%}: this network's action "
+                f"gaps (max regret {self.max_regret:.3g}) are finer than post-training int8 rounding resolves; "
+                "quantisation-aware training (agent.net.quant=int8, or distil into an int8 student) exports with "
+                "its own rounding and agrees fully")
 
     def summary(self) -> str:
         return (f"wrote {self.onnx_path} ({self.quantization}); parity on {self.observations:,} observations: "
