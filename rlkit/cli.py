@@ -161,8 +161,9 @@ def _export(args: argparse.Namespace) -> int:
     default = (source if source.is_dir() else source.parent) / f"{stem}{suffix}.onnx"
     report = edge.export_onnx(args.checkpoint, args.out or default, quantize=args.quantize, count=args.observations)
     print(report.summary())
-    if report.advice():
-        print(report.advice())
+    advice = report.advice()
+    if advice:
+        print(advice)
     print(f"metadata: {report.metadata_path}")
     return 0
 

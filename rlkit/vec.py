@@ -124,6 +124,13 @@ class VecEnv:
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._clip_rewards = clip_rewards
         self._pending: np.ndarray | None = None  # actions of a step started by step_async
+        # How a step is split: ale-py's native env (send/recv), Gymnasium's AsyncVectorEnv, or not at all.
+        if hasattr(vector_env, "send") and hasattr(vector_env, "recv"):
+            self._stepping = "send_recv"
+        elif isinstance(vector_env, gym.vector.AsyncVectorEnv):
+            self._stepping = "async"
+        else:
+            self._stepping = "sync"
         self._closed = False
 
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -153,9 +160,9 @@ class VecEnv:
         other vector envs step inside `step_wait`."""
         if self._pending is not None:
             raise RuntimeError("step_async called twice without step_wait")
-        if hasattr(self._vec, "send") and hasattr(self._vec, "recv"):  # ale_py.AtariVectorEnv
+        if self._stepping == "send_recv":
             self._vec.send(actions)
-        elif isinstance(self._vec, gym.vector.AsyncVectorEnv):
+        elif self._stepping == "async":
             self._vec.step_async(actions)
         self._pending = actions
 
@@ -164,9 +171,9 @@ class VecEnv:
         if self._pending is None:
             raise RuntimeError("step_wait called without step_async")
         actions, self._pending = self._pending, None
-        if hasattr(self._vec, "send") and hasattr(self._vec, "recv"):
+        if self._stepping == "send_recv":
             obs, rewards, terminated, truncated, infos = self._vec.recv()
-        elif isinstance(self._vec, gym.vector.AsyncVectorEnv):
+        elif self._stepping == "async":
             obs, rewards, terminated, truncated, infos = self._vec.step_wait()
         else:
             obs, rewards, terminated, truncated, infos = self._vec.step(actions)

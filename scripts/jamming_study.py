@@ -195,12 +195,7 @@ def variant_row(variant: str, jammers: list[str], seeds: int, runs: dict, best_r
 
 def edge_rows(variant: str, train_jammer: str, jammers: list[str], runs: dict, args) -> list[dict]:
     """fp32 / int8 PTQ / int8 QAT / ternary QAT / distilled student of `variant` trained on `train_jammer`."""
-    from rlkit.agents.edge import distill, save_agent_checkpoint
-    from rlkit.checkpoint import load_checkpoint
-    from rlkit.config import apply_overrides, config_from_dict
-    from rlkit.edge import cost, export_onnx, load_policy, record_observations
-    from rlkit.evaluate import load_agent
-    from rlkit.vec import make_env
+    from rlkit.edge import cost, export_onnx, load_policy
 
     seed = max(range(args.seeds), key=lambda s: runs[(variant, train_jammer, s)].get("return", -np.inf))
     base = runs[(variant, train_jammer, seed)]
@@ -208,13 +203,8 @@ def edge_rows(variant: str, train_jammer: str, jammers: list[str], runs: dict, a
                 for mode in ("int8", "ternary")]
     qat = run_parallel(qat_jobs, args)
     out = Path(args.out) / "edge"
-    teacher = load_agent(base["checkpoint"])
-    config = config_from_dict(load_checkpoint(base["checkpoint"])["config"])  # preset-resolved, as trained
-    env = make_env(config.env.id, env_kwargs=config.env.kwargs)
-    observations = record_observations(teacher, env, 20_000, epsilon=0.1, seed=1)
-    student_config = apply_overrides(config, [f"agent.net.hidden={args.student_hidden}"])
-    student = distill(teacher, student_config, observations, epochs=30)
-    student_path = save_agent_checkpoint(student, student_config, out / "student.pt")
+    student_path, config = distill_checkpoint(base["checkpoint"], f"agent.net.hidden={args.student_hidden}",
+                                              [(20_000, 0.1, 1)], out / "student.pt")
     exports = [
         (f"{variant} fp32", base["checkpoint"], None),
         (f"{variant} int8 (post-training)", base["checkpoint"], "int8"),
@@ -253,7 +243,13 @@ def cartpole_rows(args) -> list[dict]:
     exports = [("CartPole fp32", fp32, None), ("CartPole int8 (post-training)", fp32, "int8"),
                ("CartPole ternary (QAT)", runs[("CartPole ternary", "CartPole-v1", 0)].get("checkpoint"), "ternary")]
     if fp32 is not None:
-        exports += [(f"CartPole {mode} (QAT, distilled)", distill_quantized(fp32, mode, out), mode)
+        # QAT by distillation on 30,000 teacher observations (greedy, epsilon 0.1 and 0.3, so off-policy states are
+        # covered): supervised targets sidestep what makes TD-learned ternary QAT hard on CartPole, a rounded network
+        # that starts far from any good policy re-learning near-tied action values from its own bootstrap.
+        rollouts = [(10_000, epsilon, 100 * (i + 1)) for i, epsilon in enumerate((0.0, 0.1, 0.3))]
+        exports += [(f"CartPole {mode} (QAT, distilled)",
+                     distill_checkpoint(fp32, f"agent.net.quant={mode}", rollouts,
+                                        out / f"cartpole_{mode}_distilled.pt")[0], mode)
                     for mode in ("int8", "ternary")]
     rows = []
     for index, (name, checkpoint, quantize) in enumerate(exports):
@@ -270,13 +266,12 @@ def cartpole_rows(args) -> list[dict]:
     return rows
 
 
-def distill_quantized(teacher_checkpoint: str, mode: str, out: Path) -> Path:
-    """QAT by distillation: an ``agent.net.quant=mode`` copy of the teacher's architecture regresses the teacher's
-    Q-values on 30,000 of its observations (greedy and epsilon 0.1 / 0.3 rollouts, so off-policy states are covered).
-
-    Supervised targets sidestep what makes ternary QAT by TD learning hard on CartPole: the rounded network starts
-    far from any good policy and must re-learn near-tied action values from its own bootstrapped targets.
-    """
+def distill_checkpoint(teacher_checkpoint: str, override: str, rollouts: list[tuple[int, float, int]],
+                       path: Path) -> tuple[Path, object]:
+    """Distil the agent at ``teacher_checkpoint`` into a student whose config is the teacher's with ``override``
+    (a smaller network, or ``agent.net.quant=...`` for QAT by distillation), regressing the teacher's Q-values on
+    its own observations: one rollout set per (count, epsilon, seed). Returns (the student's checkpoint path, the
+    teacher's preset-resolved config, as trained)."""
     from rlkit.agents.edge import distill, save_agent_checkpoint
     from rlkit.checkpoint import load_checkpoint
     from rlkit.config import apply_overrides, config_from_dict
@@ -287,12 +282,12 @@ def distill_quantized(teacher_checkpoint: str, mode: str, out: Path) -> Path:
     teacher = load_agent(teacher_checkpoint)
     config = config_from_dict(load_checkpoint(teacher_checkpoint)["config"])
     env = make_env(config.env.id, env_kwargs=config.env.kwargs)
-    observations = np.concatenate([record_observations(teacher, env, 10_000, epsilon=epsilon, seed=100 * (i + 1))
-                                   for i, epsilon in enumerate((0.0, 0.1, 0.3))])
+    observations = np.concatenate([record_observations(teacher, env, count, epsilon=epsilon, seed=seed)
+                                   for count, epsilon, seed in rollouts])
     env.close()
-    student_config = apply_overrides(config, [f"agent.net.quant={mode}"])
+    student_config = apply_overrides(config, [override])
     student = distill(teacher, student_config, observations, epochs=30)
-    return save_agent_checkpoint(student, student_config, out / f"cartpole_{mode}_distilled.pt")
+    return save_agent_checkpoint(student, student_config, path), config
 
 
 def torch_eager_latency(checkpoint: str, runs: int) -> float:
