@@ -6,8 +6,16 @@ trains ALL A actions of every state at once (DeepCubeA's value iteration, per ac
     target(s, a) = c(s, a) + (0 if s' = next(s, a) is a goal else min_a' Q_target(s', a'))
 
 so a batch of B states costs one online forward (B states), one ``expand`` (B*A children) and one target forward
-(B*A children). Goal states are trained like any other (their own Q is not forced to 0); only a goal CHILD
-contributes its cost alone. Q is a cost: the greedy action is the argmin. The network (``agent.net``, usually the
+(B*A children). With ``puzzle.target_actions = k`` an update trains k actions per state drawn uniformly without
+replacement instead (B*k children): with the cube's 1884 meta-actions, all of them would be ~1,900 child forwards
+per state, each through the 1884-wide head. With ``puzzle.target_from = CKPT`` the bootstrap min_a' Q(s', a')
+comes from that trained Q* network instead of the agent's own target network: a puzzle's cost-to-go does not depend
+on its action set when every action costs its number of base moves, so a quarter-turn cube network can teach the
+meta-action one. The teacher is read when training starts (``bootstrap_network``), never when a trained
+checkpoint is loaded for search, which therefore needs no teacher file.
+
+Goal states are trained like any other (their own Q is not forced to 0); only a goal CHILD contributes its cost
+alone. Q is a cost: the greedy action is the argmin. The network (``agent.net``, usually the
 DeepCubeA residual MLP "resmlp" with BatchNorm) is in train mode only inside ``update``; inference and the target
 network always run in eval mode, so batch-1 calls and search use the running statistics.
 
@@ -69,6 +77,7 @@ class QStarAgent:
         self.parameters = list(self.online.parameters())
         self.optimizer = torch.optim.Adam(self.parameters, lr=agent.lr, eps=agent.adam_eps, fused=True)
         self.rng = np.random.default_rng(seed)
+        self._teacher: torch.nn.Module | None = None  # puzzle.target_from's network, read when training needs it
 
     def _build_network(self) -> torch.nn.Module:
         agent, net = self.config, self.config.net
@@ -88,13 +97,25 @@ class QStarAgent:
 
     # -- learning -------------------------------------------------------------------------------------------------
     def update(self, states: np.ndarray) -> dict[str, torch.Tensor]:
-        """One gradient step on all A actions of ``states`` (B, D). Returns {"loss": () device tensor}."""
-        count = len(states)
-        target = self.td_target(states)  # (B, A)
+        """One gradient step on ``states`` (B, D): on all A actions, or on ``puzzle.target_actions`` random ones.
+
+        Returns {"loss": () device tensor}.
+        """
+        sampled = self.puzzle_config.target_actions
+        actions = None
+        if sampled is not None and sampled < self.num_actions:
+            # k distinct actions per state: the k smallest of A uniform keys per row (argpartition, no sort)
+            keys = self.rng.random((len(states), self.num_actions))
+            actions = np.argpartition(keys, sampled - 1, axis=1)[:, :sampled]  # (B, k)
+            target = self.td_target(states, actions)  # (B, k)
+        else:
+            target = self.td_target(states)  # (B, A)
         self.online.train()  # BatchNorm uses batch statistics while learning...
         q = self.critic.q_values(self.online(self.puzzle.encode(states, self.device)))  # (B, A)
         self.online.eval()  # ...and running statistics everywhere else
-        loss = self.critic.loss(q.reshape(count * self.num_actions, 1), target.reshape(-1)).mean()
+        if actions is not None:
+            q = q.gather(1, torch.as_tensor(actions, device=self.device))  # (B, k)
+        loss = self.critic.loss(q.reshape(-1, 1), target.reshape(-1)).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm is not None:
@@ -103,13 +124,39 @@ class QStarAgent:
         return {"loss": loss.detach()}
 
     @torch.no_grad()
-    def td_target(self, states: np.ndarray) -> torch.Tensor:
-        """c(s, a) + [s' not goal] * min_a' Q_target(s', a') for every action. states (B, D) -> (B, A) float32."""
-        children, costs = self.puzzle.expand(states)  # (B*A, D), (B, A)
-        next_q = self._forward(self.target, children).min(dim=1).values  # (B*A,)
+    def td_target(self, states: np.ndarray, actions: np.ndarray | None = None) -> torch.Tensor:
+        """c(s, a) + [s' not goal] * min_a' Q_target(s', a').
+
+        states (B, D); actions (B, k) int, or None for every action. -> (B, k) or (B, A) float32.
+        """
+        if actions is None:
+            children, costs = self.puzzle.expand(states)  # (B*A, D), (B, A)
+        else:
+            children, costs = self.puzzle.next_states(np.repeat(states, actions.shape[1], axis=0), actions.ravel())
+            costs = costs.reshape(actions.shape)
+        next_q = self._forward(self.bootstrap_network(), children).min(dim=1).values  # (B*A,) or (B*k,)
         not_goal = torch.as_tensor(~self.puzzle.is_goal(children), device=self.device)
         costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)
         return costs + (next_q * not_goal).view_as(costs)
+
+    def bootstrap_network(self) -> torch.nn.Module:
+        """The network whose min_a Q gives the targets' cost-to-go: ``puzzle.target_from``'s, else the target net."""
+        path = self.puzzle_config.target_from
+        if path is None:
+            return self.target
+        if self._teacher is None:
+            try:
+                teacher = load_qstar_agent(path, self.device)
+            except CheckpointError as error:
+                raise CheckpointError(f"config field 'puzzle.target_from': {error}") from None
+            same = (teacher.puzzle.encoded_size == self.puzzle.encoded_size
+                    and np.array_equal(teacher.puzzle.goal, self.puzzle.goal))
+            if not same:
+                theirs, ours = (f"{p.name} ({p.encoded_size} inputs)" for p in (teacher.puzzle, self.puzzle))
+                raise ConfigError(f"config field 'puzzle.target_from': '{path}' was trained on {theirs}, not on "
+                                  f"this agent's puzzle, {ours}; pass a checkpoint of the same puzzle")
+            self._teacher = teacher.online.requires_grad_(False).eval()
+        return self._teacher
 
     @torch.no_grad()
     def update_target(self) -> None:

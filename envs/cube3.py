@@ -11,6 +11,8 @@ a turn rotates the stickers of one layer by -90 degrees about the face normal) i
 ``meta_actions=True`` gives every sequence of 1, 2 or 3 quarter turns as one action: 12 + 144 + 1728 = 1884
 actions, each composed into a single permutation and costing its number of turns (as the issue asks; sequences
 like U U' compose to the identity at cost 2: search discards such a child as a duplicate of its parent).
+Scrambles walk quarter turns with either action set, so a scramble depth (and ``puzzle.max_scramble``) always
+counts quarter turns; the quarter turns are the first 12 meta-actions, in the same order.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class Cube3(PuzzleBase):
         """states: (B, 54) uint8, actions: (B,) int -> (next states (B, 54) uint8, costs (B,) float32)."""
         actions = np.asarray(actions, dtype=np.int64)
         return np.take_along_axis(states, self.perms[actions], axis=1), self.action_costs[actions]
+
+    def random_actions(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A random quarter turn per state (actions 0..11 in both action sets): scramble depth = quarter turns."""
+        return rng.integers(12, size=len(states))
 
     def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All children at once: (B, 54) -> children (B*A, 54) parent-major, costs (B, A) float32."""

@@ -165,6 +165,11 @@ class PuzzleConfig(_Section):
     meta_actions: bool = Field(False, description="cube3: add all sequences of 2 and 3 quarter turns (1872 actions)")
     max_scramble: int = Field(30, ge=1, description="longest backward walk used to draw training states (K)")
     batch_size: int = Field(1000, ge=1, description="states per gradient update")
+    target_actions: Optional[int] = Field(None, ge=1, description="actions per state trained in each update, drawn "
+                                          "at random (null: all); large action sets (meta-actions) need it")
+    target_from: Optional[str] = Field(None, description="Q* checkpoint of the same puzzle (any action set) whose "
+                                       "cost-to-go min_a Q bootstraps the targets instead of this agent's own target "
+                                       "network, e.g. a quarter-turn cube network for the meta-action one")
     eval_depths: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16], description="scramble depths whose "
                                    "greedy solve rate is logged at each evaluation")
     eval_states: int = Field(100, ge=1, description="states per depth in each evaluation")

@@ -33,6 +33,8 @@ class PuzzleTrainer(Trainer):
         else:
             self.agent, _ = agent_from_checkpoint(checkpoint, str(self.device))
         self.puzzle = self.agent.puzzle
+        if self.config.puzzle.target_from:
+            self.agent.bootstrap_network()  # a missing or foreign teacher fails here, before the run dir exists
 
     def run(self) -> TrainResult:
         """Update until ``train.total_steps`` updates (or a mean solve rate of ``train.target_return``)."""

@@ -20,6 +20,7 @@ whole run costs at most instances x sets x 2 searches x max-seconds; the default
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -39,6 +40,9 @@ from rlkit.search import astar, qstar  # noqa: E402
 
 COLUMNS = ["puzzle", "actions", "scramble", "search", "solved %", "mean cost (solved)", "nodes generated",
            "network calls", "s / instance"]
+PAIRED_COLUMNS = ["puzzle", "actions", "scramble", "both solved", "A* nodes", "Q* nodes", "A*/Q* nodes",
+                  "A*/Q* seconds"]
+GAP_COLUMNS = ["puzzle", "actions", "scramble", "mean |Q(s,a) - c - h(s')|", "median", "lookahead agrees %"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,32 +54,46 @@ def main(argv: list[str] | None = None) -> int:
     print(f"B = {args.batch_size}, lambda = {args.weight}, {args.instances} instances per set, budget "
           f"{args.max_seconds} s / {args.max_nodes:,} nodes per search, device {device}\n")
     rows: list[list[str]] = []
+    gaps: list[list[str]] = []
+    paired: list[list[str]] = []
     try:
         if args.tile_checkpoint:
             agent = load_qstar_agent(args.tile_checkpoint, device)
-            rows += compare(agent, f"{agent.puzzle.size}x{agent.puzzle.size} tile", [args.tile_depth], args)
-        if args.cube_checkpoint:
-            agent = load_qstar_agent(args.cube_checkpoint, device)
-            rows += compare(agent, "cube3", args.cube_depths, args)
-        if args.cube_meta_checkpoint:
-            agent = load_qstar_agent(args.cube_meta_checkpoint, device)
-            rows += compare(agent, "cube3", args.cube_depths, args)
+            rows += compare(agent, f"{agent.puzzle.size}x{agent.puzzle.size} tile", [args.tile_depth], args, paired)
+        for checkpoint in (args.cube_checkpoint, args.cube_meta_checkpoint):
+            if checkpoint:
+                agent = load_qstar_agent(checkpoint, device)
+                gaps += consistency(agent, "cube3", args.cube_depths, args)
+                rows += compare(agent, "cube3", args.cube_depths, args, paired)
     except RlkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print_table(rows)
+    print_table(COLUMNS, rows)
+    print("\nOn the instances both searches solved (geometric means of the per-instance ratios A* / Q*):")
+    print_table(PAIRED_COLUMNS, paired)
+    if gaps:
+        print("\nConsistency of the cube networks (first 20 instances of each set):")
+        print_table(GAP_COLUMNS, gaps)
     return 0
 
 
-def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Namespace) -> list[list[str]]:
-    """Rows for A* and Q* on each scramble depth's fixed instance set."""
+def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Namespace,
+            paired: list[list[str]] | None = None) -> list[list[str]]:
+    """Rows for A* and Q* on each scramble depth's fixed instance set.
+
+    ``paired`` (if given) receives one row per depth comparing the two searches on the instances BOTH solved:
+    a search stopped by the time budget reports the budget, not what solving costs, so the per-instance ratios
+    A*/Q* of nodes generated and of seconds are taken over the jointly solved instances only (geometric means).
+    """
     puzzle = agent.puzzle
     rows = []
     for depth in depths:
         starts = instance_set(puzzle, depth, args.instances, args.seed)
+        by_search = {}
         for name, search, fn in (("A*", astar, agent.heuristic), ("Q*", qstar, agent.q_numpy)):
-            results = [search(puzzle, start, fn, batch_size=args.batch_size, weight=args.weight,
-                              max_nodes=args.max_nodes, max_seconds=args.max_seconds) for start in starts]
+            results = by_search[name] = [search(puzzle, start, fn, batch_size=args.batch_size, weight=args.weight,
+                                                max_nodes=args.max_nodes, max_seconds=args.max_seconds)
+                                         for start in starts]
             solved = [r for r in results if r.solved]
             rows.append([
                 label, str(puzzle.num_actions), str(depth), name,
@@ -86,6 +104,36 @@ def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Nam
                 f"{statistics.mean(r.seconds for r in results):.2f}",
             ])
             print(" | ".join(rows[-1]), flush=True)  # progress: a long run shows each row as it lands
+        if paired is not None:
+            both = [(a, q) for a, q in zip(by_search["A*"], by_search["Q*"]) if a.solved and q.solved]
+            ratio = lambda field: math.exp(statistics.mean(  # noqa: E731
+                math.log(max(getattr(a, field), 1e-9) / max(getattr(q, field), 1e-9)) for a, q in both))
+            paired.append([label, str(puzzle.num_actions), str(depth), f"{len(both)} of {len(starts)}",
+                           f"{statistics.mean(a.nodes_generated for a, _ in both):,.0f}" if both else "-",
+                           f"{statistics.mean(q.nodes_generated for _, q in both):,.0f}" if both else "-",
+                           f"{ratio('nodes_generated'):.1f}x" if both else "-",
+                           f"{ratio('seconds'):.1f}x" if both else "-"])
+    return rows
+
+
+def consistency(agent: QStarAgent, label: str, depths: list[int], args: argparse.Namespace) -> list[list[str]]:
+    """How far Q is from satisfying its own Bellman equation on each instance set (the first 20 instances).
+
+    gap = |Q(s, a) - (c(s, a) + h(s'))| with h(s') = min_a' Q(s', a') (0 at goals), averaged over every action of
+    every state; "lookahead agrees" is the fraction of states whose argmin_a Q(s, a) is also an argmin of
+    c(s, a) + h(s'). Q* ranks edges by Q(s, a) where A* ranks the same children by c + h(s'): with a consistent Q
+    (gap 0) the two searches pop the same states in the same order, so the gap is what costs Q* iterations.
+    """
+    puzzle, rows = agent.puzzle, []
+    for depth in depths:
+        states = instance_set(puzzle, depth, min(args.instances, 20), args.seed)
+        q = agent.q_numpy(states)  # (S, A)
+        children, costs = puzzle.expand(states)
+        lookahead = costs + agent.heuristic(children).reshape(costs.shape)  # heuristic() is 0 at goals
+        gap = np.abs(q - lookahead)
+        agrees = lookahead[np.arange(len(states)), q.argmin(axis=1)] <= lookahead.min(axis=1) + 1e-6
+        rows.append([label, str(puzzle.num_actions), str(depth), f"{gap.mean():.3f}", f"{np.median(gap):.3f}",
+                     f"{100 * agrees.mean():.0f}"])
     return rows
 
 
@@ -106,10 +154,10 @@ def instance_set(puzzle, depth: int, count: int, seed: int) -> np.ndarray:
     return states
 
 
-def print_table(rows: list[list[str]]) -> None:
+def print_table(columns: list[str], rows: list[list[str]]) -> None:
     print()
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "|".join("---" for _ in COLUMNS) + "|")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join("---" for _ in columns) + "|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 

@@ -67,6 +67,20 @@ def test_loss_goes_down_on_the_8_puzzle():
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
 
 
+def test_sampled_action_targets_match_full_targets_and_learn():
+    agent, _ = make_agent("puzzle.target_actions=2")
+    puzzle, rng = agent.puzzle, np.random.default_rng(3)
+    states = agent.training_states(rng)
+    actions = rng.integers(4, size=(len(states), 2))
+    full = agent.td_target(states)
+    assert torch.equal(agent.td_target(states, actions), full.gather(1, torch.as_tensor(actions)))
+    fixed = puzzle.scramble(100, 4, rng)
+    before = torch.nn.functional.mse_loss(agent.q_values(fixed), agent.td_target(fixed)).item()
+    train(agent, 200, target_period=10_000)  # target held fixed: 2 of 4 actions per state still fit all 4
+    after = torch.nn.functional.mse_loss(agent.q_values(fixed), agent.td_target(fixed)).item()
+    assert after < 0.5 * before
+
+
 def test_solve_rate_at_depth_one_reaches_one_on_lights_out():
     agent, _ = make_agent(name="lights_out", size=3, max_scramble=4)
     rng = np.random.default_rng(1)

@@ -81,3 +81,24 @@ def test_puzzle_and_agent_must_agree():
         train(load_config(None, ["agent.name=qstar"]), progress=False)
     with pytest.raises(ConfigError, match="use agent.name=qstar"):
         train(load_config(None, ["puzzle.name=cube3"]), progress=False)
+
+
+def test_targets_from_a_trained_network(trained, tmp_path, capsys):
+    """puzzle.target_from: a fresh network regressing a trained one's cost-to-go learns (here on 3 of 9 actions per
+    state); a missing or foreign teacher is one error line, exit 2, and no run directory."""
+    run_dir, _ = trained
+    teacher = str(run_dir / "checkpoints" / "final.pt")
+    student_dir = tmp_path / "student"
+    config = load_config(ROOT / "configs" / "lights_out_qstar.yaml", [
+        *LIGHTS_OUT_3, "train.total_steps=150", "train.eval_every=150", f"run_dir={student_dir}",
+        f"puzzle.target_from={teacher}", "puzzle.target_actions=3"])
+    assert train(config, progress=False).eval_mean > 0.5
+    preset = str(ROOT / "configs" / "lights_out_qstar.yaml")
+    for overrides, fragment in (
+        ([f"puzzle.target_from={tmp_path / 'missing.pt'}"], "missing.pt"),
+        ([f"puzzle.target_from={teacher}", "puzzle.size=4"], "was trained on lights_out"),
+    ):
+        target_dir = tmp_path / "bad"
+        assert main(["train", preset, *LIGHTS_OUT_3, f"run_dir={target_dir}", *overrides, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and err.count("\n") == 1 and not target_dir.exists()
