@@ -222,8 +222,11 @@ def test_distilled_student_matches_teacher(checkpoints, tmp_path):
     assert sum(p.numel() for p in student.online.parameters()) < 200
     path = save_agent_checkpoint(student, student_config, tmp_path / "student.pt")
     assert load_agent(path).q_values(observations[:5]).shape == (5, 2)
-    kl_student = distill(teacher, student_config, observations, epochs=5, loss="kl", temperature=0.5)
-    assert kl_student.q_values(observations[:5]).shape == (5, 2)
+    # loss="kl" matches the greedy policy (softmax at a low temperature), not the values
+    greedy = target.argmax(1)
+    agreement = lambda agent: (agent.q_values(observations).argmax(1) == greedy).float().mean().item()  # noqa: E731
+    kl_student = distill(teacher, student_config, observations, epochs=20, loss="kl", temperature=0.01, lr=3e-3)
+    assert agreement(kl_student) >= 0.9 and agreement(kl_student) > agreement(untrained)
 
 
 def test_warm_start_copies_fp32_weights_into_a_ternary_network(checkpoints, tmp_path):
