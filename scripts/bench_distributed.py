@@ -8,6 +8,9 @@ Rows, all on configs/cartpole_apex.yaml (and MinAtar Breakout with ``--minatar``
     python scripts/bench_distributed.py                 # CartPole, 20k env steps per run
     python scripts/bench_distributed.py --minatar       # also MinAtar Breakout
 
+  plain processes            the same ActorRole.collect loop in 1 and 2 plain processes, no Ray and no learner:
+                             how far this machine scales the actors' own work (the ceiling for the first row)
+
 Targets (issue 7): with the learner idle, 2 actors collect >= 1.6x what 1 actor does on 2 cores; with the
 learner running, its updates/s stays >= 0.8x single-process training's.
 """
@@ -46,6 +49,41 @@ def run(task: str, actors: int, steps: int, learn: bool, workdir: Path) -> dict:
             "ups": result.updates / max(train_seconds, 1e-9), "updates": result.updates}
 
 
+def _plain_actor(task: str, index: int, seconds: float, chunk_steps: int, results) -> None:
+    """One ActorRole collecting chunks for ``seconds`` in this (plain) process; puts its steps/s on ``results``."""
+    import time
+
+    from rlkit.agents.registry import resolve_preset
+    from rlkit.config import config_to_dict
+    from rlkit.distributed.roles import ActorRole
+
+    config = resolve_preset(load_config(ROOT / "configs" / "cartpole_apex.yaml",
+                                        [*TASKS[task], "threads=1", "distributed.num_actors=2"]))
+    actor = ActorRole(config_to_dict(config), index, 2)
+    actor.collect(chunk_steps)  # warm up (first forward, env reset) before the clock
+    started, steps = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
+        steps += actor.collect(chunk_steps).env_steps
+    results.put(steps / (time.perf_counter() - started))
+    actor.close()
+
+
+def plain_collection(task: str, processes: int, seconds: float = 8.0) -> float:
+    """Total steps/s of ``processes`` ActorRole loops in plain processes started together (no Ray, no driver)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    chunk = load_config(ROOT / "configs" / "cartpole_apex.yaml").distributed.chunk_steps
+    workers = [context.Process(target=_plain_actor, args=(task, i, seconds, chunk, results)) for i in range(processes)]
+    for worker in workers:
+        worker.start()
+    total = sum(results.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20_000, help="env steps per run")
@@ -68,6 +106,10 @@ def main() -> None:
                       f"({scale:.2f}x) | {busy['train_sps']:,.0f} | {busy['ups']:,.0f} "
                       f"({busy['ups'] / single['ups']:.2f}x single) |")
             print(f"| {task} | single process | — | {single['train_sps']:,.0f} | {single['ups']:,.0f} (1.00x) |")
+            plain = {n: plain_collection(task, n) for n in (1, 2)}
+            for n, rate in plain.items():
+                print(f"| {task} | {n} plain process{'es' if n > 1 else ''} (no Ray) | {rate:,.0f} "
+                      f"({rate / plain[1]:.2f}x) | — | — |")
             sys.stdout.flush()
 
 
