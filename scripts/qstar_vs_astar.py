@@ -8,10 +8,14 @@ turns cannot score 1884 meta-actions, so the meta-action comparison takes a seco
 ``puzzle.meta_actions=true``.
 
     rlkit train configs/sliding_tile_qstar.yaml        # -> runs/.../checkpoints/final.pt
+    rlkit train configs/cube3_qstar.yaml && rlkit train configs/cube3_meta_qstar.yaml   # the second learns from the first
     python scripts/qstar_vs_astar.py --tile-checkpoint runs/sliding_tile_qstar/checkpoints/final.pt \\
         --cube-checkpoint runs/cube3_qstar/checkpoints/final.pt \\
         --cube-meta-checkpoint runs/cube3_meta_qstar/checkpoints/final.pt \\
         --instances 10 --batch-size 100 --weight 0.6 --max-seconds 20
+
+After the main table it prints the A*/Q* ratios on the instances both searches solved, the meta-action vs
+12-action ratios (when both cube checkpoints are given) and each network's Bellman consistency.
 
 Budgets: every search stops after ``--max-seconds`` or ``--max-nodes`` (an unsolved instance counts as such). The
 whole run costs at most instances x sets x 2 searches x max-seconds; the defaults fit in minutes on 2 CPU cores.
@@ -42,6 +46,8 @@ COLUMNS = ["puzzle", "actions", "scramble", "search", "solved %", "mean cost (so
            "network calls", "s / instance"]
 PAIRED_COLUMNS = ["puzzle", "actions", "scramble", "both solved", "A* nodes", "Q* nodes", "A*/Q* nodes",
                   "A*/Q* seconds"]
+ACTION_SET_COLUMNS = ["puzzle", "scramble", "search", "both solved", "meta nodes", "12-action nodes",
+                      "meta/12 nodes", "meta/12 seconds"]
 GAP_COLUMNS = ["puzzle", "actions", "scramble", "mean |Q(s,a) - c - h(s')|", "median", "lookahead agrees %"]
 
 
@@ -54,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"B = {args.batch_size}, lambda = {args.weight}, {args.instances} instances per set, budget "
           f"{args.max_seconds} s / {args.max_nodes:,} nodes per search, device {device}\n")
     rows: list[list[str]] = []
+    cube_results: list[dict] = []
     gaps: list[list[str]] = []
     paired: list[list[str]] = []
     try:
@@ -64,26 +71,35 @@ def main(argv: list[str] | None = None) -> int:
             if checkpoint:
                 agent = load_qstar_agent(checkpoint, device)
                 gaps += consistency(agent, "cube3", args.cube_depths, args)
-                rows += compare(agent, "cube3", args.cube_depths, args, paired)
+                cube_results.append({})
+                rows += compare(agent, "cube3", args.cube_depths, args, paired, cube_results[-1])
     except RlkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print_table(COLUMNS, rows)
     print("\nOn the instances both searches solved (geometric means of the per-instance ratios A* / Q*):")
     print_table(PAIRED_COLUMNS, paired)
+    if len(cube_results) == 2:  # 12 quarter turns vs meta-actions, the same instances (both scrambled by turns)
+        quarter, meta = cube_results
+        print("\nThe cube's meta-action network vs its 12-action one, on the instances both solved "
+              "(ratios meta / 12):")
+        print_table(ACTION_SET_COLUMNS, [["cube3", str(depth), name,
+                                          *paired_ratios(meta[(depth, name)], quarter[(depth, name)])]
+                                         for depth in args.cube_depths for name in ("Q*", "A*")])
     if gaps:
-        print("\nConsistency of the cube networks (first 20 instances of each set):")
+        print("\nConsistency of the cube networks (20 states per scramble depth):")
         print_table(GAP_COLUMNS, gaps)
     return 0
 
 
 def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Namespace,
-            paired: list[list[str]] | None = None) -> list[list[str]]:
+            paired: list[list[str]] | None = None, keep: dict | None = None) -> list[list[str]]:
     """Rows for A* and Q* on each scramble depth's fixed instance set.
 
     ``paired`` (if given) receives one row per depth comparing the two searches on the instances BOTH solved:
     a search stopped by the time budget reports the budget, not what solving costs, so the per-instance ratios
     A*/Q* of nodes generated and of seconds are taken over the jointly solved instances only (geometric means).
+    ``keep`` (if given) receives every search's results under (depth, search name), for pairing across networks.
     """
     puzzle = agent.puzzle
     rows = []
@@ -94,6 +110,8 @@ def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Nam
             results = by_search[name] = [search(puzzle, start, fn, batch_size=args.batch_size, weight=args.weight,
                                                 max_nodes=args.max_nodes, max_seconds=args.max_seconds)
                                          for start in starts]
+            if keep is not None:
+                keep[(depth, name)] = results
             solved = [r for r in results if r.solved]
             rows.append([
                 label, str(puzzle.num_actions), str(depth), name,
@@ -105,19 +123,29 @@ def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Nam
             ])
             print(" | ".join(rows[-1]), flush=True)  # progress: a long run shows each row as it lands
         if paired is not None:
-            both = [(a, q) for a, q in zip(by_search["A*"], by_search["Q*"]) if a.solved and q.solved]
-            ratio = lambda field: math.exp(statistics.mean(  # noqa: E731
-                math.log(max(getattr(a, field), 1e-9) / max(getattr(q, field), 1e-9)) for a, q in both))
-            paired.append([label, str(puzzle.num_actions), str(depth), f"{len(both)} of {len(starts)}",
-                           f"{statistics.mean(a.nodes_generated for a, _ in both):,.0f}" if both else "-",
-                           f"{statistics.mean(q.nodes_generated for _, q in both):,.0f}" if both else "-",
-                           f"{ratio('nodes_generated'):.1f}x" if both else "-",
-                           f"{ratio('seconds'):.1f}x" if both else "-"])
+            paired.append([label, str(puzzle.num_actions), str(depth),
+                           *paired_ratios(by_search["A*"], by_search["Q*"])])
     return rows
 
 
+def paired_ratios(first: list, second: list) -> list[str]:
+    """Cells comparing two searches' results on the same instances, over those both solved: count, mean nodes
+    of each, and the geometric means of the per-instance ratios first / second of nodes generated and seconds."""
+    both = [(a, b) for a, b in zip(first, second) if a.solved and b.solved]
+    if not both:
+        return [f"0 of {len(first)}", "-", "-", "-", "-"]
+
+    def ratio(field: str) -> float:
+        return math.exp(statistics.mean(math.log(max(getattr(a, field), 1e-9) / max(getattr(b, field), 1e-9))
+                                        for a, b in both))
+
+    return [f"{len(both)} of {len(first)}", f"{statistics.mean(a.nodes_generated for a, _ in both):,.0f}",
+            f"{statistics.mean(b.nodes_generated for _, b in both):,.0f}", f"{ratio('nodes_generated'):.1f}x",
+            f"{ratio('seconds'):.1f}x"]
+
+
 def consistency(agent: QStarAgent, label: str, depths: list[int], args: argparse.Namespace) -> list[list[str]]:
-    """How far Q is from satisfying its own Bellman equation on each instance set (the first 20 instances).
+    """How far Q is from satisfying its own Bellman equation on 20 states of each scramble depth.
 
     gap = |Q(s, a) - (c(s, a) + h(s'))| with h(s') = min_a' Q(s', a') (0 at goals), averaged over every action of
     every state; "lookahead agrees" is the fraction of states whose argmin_a Q(s, a) is also an argmin of
@@ -126,7 +154,7 @@ def consistency(agent: QStarAgent, label: str, depths: list[int], args: argparse
     """
     puzzle, rows = agent.puzzle, []
     for depth in depths:
-        states = instance_set(puzzle, depth, min(args.instances, 20), args.seed)
+        states = instance_set(puzzle, depth, 20, args.seed)
         q = agent.q_numpy(states)  # (S, A)
         children, costs = puzzle.expand(states)
         lookahead = costs + agent.heuristic(children).reshape(costs.shape)  # heuristic() is 0 at goals
