@@ -244,7 +244,7 @@ def cartpole_rows(args) -> list[dict]:
 
     Each row is the mean +- std over ``--cartpole-seeds`` seeds (a CartPole agent's greedy return swings from seed
     to seed, and a quantised copy inherits its teacher's near-tied action values); the kept-return targets compare
-    seed means. Costs and agreement are those of seed 0 (the same architecture for every seed).
+    seed means; greedy agreement is the seed mean too. Costs are seed 0's (the same architecture for every seed).
     """
     from rlkit.edge import cost, export_onnx, load_policy
 
