@@ -49,7 +49,7 @@ def run(task: str, actors: int, steps: int, learn: bool, workdir: Path) -> dict:
             "ups": result.updates / max(train_seconds, 1e-9), "updates": result.updates}
 
 
-def _plain_actor(task: str, index: int, seconds: float, chunk_steps: int, results) -> None:
+def _plain_actor(task: str, index: int, seconds: float, results) -> None:
     """One ActorRole collecting chunks for ``seconds`` in this (plain) process; puts its steps/s on ``results``."""
     import time
 
@@ -59,7 +59,7 @@ def _plain_actor(task: str, index: int, seconds: float, chunk_steps: int, result
 
     config = resolve_preset(load_config(ROOT / "configs" / "cartpole_apex.yaml",
                                         [*TASKS[task], "threads=1", "distributed.num_actors=2"]))
-    actor = ActorRole(config_to_dict(config), index, 2)
+    actor, chunk_steps = ActorRole(config_to_dict(config), index, 2), config.distributed.chunk_steps
     actor.collect(chunk_steps)  # warm up (first forward, env reset) before the clock
     started, steps = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
@@ -74,8 +74,7 @@ def plain_collection(task: str, processes: int, seconds: float = 8.0) -> float:
 
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    chunk = load_config(ROOT / "configs" / "cartpole_apex.yaml").distributed.chunk_steps
-    workers = [context.Process(target=_plain_actor, args=(task, i, seconds, chunk, results)) for i in range(processes)]
+    workers = [context.Process(target=_plain_actor, args=(task, i, seconds, results)) for i in range(processes)]
     for worker in workers:
         worker.start()
     total = sum(results.get() for _ in workers)

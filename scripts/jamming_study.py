@@ -253,15 +253,16 @@ def cartpole_rows(args) -> list[dict]:
              seed) for name in ("fp32", "int8", "ternary") for seed in seeds]
     runs = run_parallel(jobs, args)
     out = Path(args.out) / "edge"
-    names = ["CartPole fp32", "CartPole int8 (post-training)", "CartPole int8 (QAT)", "CartPole ternary (QAT)",
-             "CartPole int8 (QAT, distilled)", "CartPole ternary (QAT, distilled)"]
-    scores: dict[str, list[float]] = {name: [] for name in names}
-    details: dict[str, dict] = {}
+    # per row, in table order: the return and greedy agreement of each seed's export, and seed 0's cost
+    measured: dict[str, dict] = {name: {"returns": [], "agreements": [], "cost": None} for name in (
+        "CartPole fp32", "CartPole int8 (post-training)", "CartPole int8 (QAT)", "CartPole ternary (QAT)",
+        "CartPole int8 (QAT, distilled)", "CartPole ternary (QAT, distilled)")}
     for seed in seeds:
         fp32 = runs[("CartPole fp32", "CartPole-v1", seed)].get("checkpoint")
-        exports = [(names[0], fp32, None), (names[1], fp32, "int8"),
-                   (names[2], runs[("CartPole int8", "CartPole-v1", seed)].get("checkpoint"), "int8"),
-                   (names[3], runs[("CartPole ternary", "CartPole-v1", seed)].get("checkpoint"), "ternary")]
+        exports = [("CartPole fp32", fp32, None), ("CartPole int8 (post-training)", fp32, "int8"),
+                   ("CartPole int8 (QAT)", runs[("CartPole int8", "CartPole-v1", seed)].get("checkpoint"), "int8"),
+                   ("CartPole ternary (QAT)", runs[("CartPole ternary", "CartPole-v1", seed)].get("checkpoint"),
+                    "ternary")]
         if fp32 is not None:
             # QAT by distillation on 30,000 teacher observations (greedy, epsilon 0.1 and 0.3, so off-policy states
             # are covered): supervised targets sidestep what makes TD-learned ternary QAT hard on CartPole, a rounded
@@ -271,31 +272,32 @@ def cartpole_rows(args) -> list[dict]:
             # what ternary weights keep of the values (regressing them kept 62% of the return, matching the policy
             # 100%), while int8 keeps the values well enough and regressing them did better there (500 vs 492).
             rollouts = [(10_000, epsilon, 100 * (i + 1) + 7 * seed) for i, epsilon in enumerate((0.0, 0.1, 0.3))]
-            for k, (mode, loss) in enumerate((("int8", "mse"), ("ternary", "kl"))):
+            for mode, loss in (("int8", "mse"), ("ternary", "kl")):
                 student = distill_checkpoint(fp32, f"agent.net.quant={mode}", rollouts,
                                              out / f"cartpole_{mode}_distilled_seed{seed}.pt", loss=loss,
                                              temperature=0.01)[0]
-                exports.append((names[4 + k], student, mode))
+                exports.append((f"CartPole {mode} (QAT, distilled)", student, mode))
         for index, (name, checkpoint, quantize) in enumerate(exports):
             if checkpoint is None:
                 continue
             onnx_path = out / f"cartpole{index}_seed{seed}.onnx"
             report = export_onnx(checkpoint, onnx_path, quantize=quantize)
-            scores[name].append(evaluate(load_policy(onnx_path), "CartPole-v1", {}, args.eval_episodes))
-            print(f"{name} / seed {seed}: return {scores[name][-1]:.1f}, greedy agreement {report.agreement:.1%}",
-                  file=sys.stderr, flush=True)
-            if name not in details:
-                details[name] = {"cost": cost(onnx_path, latency_runs=args.latency_runs), "agreements": []}
-            details[name]["agreements"].append(report.agreement)
+            record = measured[name]
+            record["returns"].append(evaluate(load_policy(onnx_path), "CartPole-v1", {}, args.eval_episodes))
+            record["agreements"].append(report.agreement)
+            print(f"{name} / seed {seed}: return {record['returns'][-1]:.1f}, greedy agreement "
+                  f"{report.agreement:.1%}", file=sys.stderr, flush=True)
+            if record["cost"] is None:
+                record["cost"] = cost(onnx_path, latency_runs=args.latency_runs)
     rows = []
-    for name in names:
-        if not scores[name]:
+    for name, record in measured.items():
+        values = record["returns"]
+        if not values:
             continue
-        values = scores[name]
         rows.append({"name": name, "returns": {}, "cartpole": (float(np.mean(values)), float(np.std(values))),
-                     "reach": {}, "kind": "cartpole", "agreement": float(np.mean(details[name]["agreements"])),
-                     "cost": details[name]["cost"], "score": float(np.mean(values)), "seeds": len(values)})
-    if rows and rows[0]["name"] == names[0]:
+                     "reach": {}, "kind": "cartpole", "agreement": float(np.mean(record["agreements"])),
+                     "cost": record["cost"], "score": float(np.mean(values)), "seeds": len(values)})
+    if rows and rows[0]["name"] == "CartPole fp32":
         rows[0]["torch_latency_us"] = torch_eager_latency(runs[("CartPole fp32", "CartPole-v1", 0)]["checkpoint"],
                                                           args.latency_runs)
     return rows

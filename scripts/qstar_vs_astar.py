@@ -60,19 +60,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"B = {args.batch_size}, lambda = {args.weight}, {args.instances} instances per set, budget "
           f"{args.max_seconds} s / {args.max_nodes:,} nodes per search, device {device}\n")
     rows: list[list[str]] = []
+    paired: list[list[str]] = []
     cube_results: list[dict] = []
     gaps: list[list[str]] = []
-    paired: list[list[str]] = []
     try:
+        sets = []  # (agent, label, depths)
         if args.tile_checkpoint:
             agent = load_qstar_agent(args.tile_checkpoint, device)
-            rows += compare(agent, f"{agent.puzzle.size}x{agent.puzzle.size} tile", [args.tile_depth], args, paired)
+            sets.append((agent, f"{agent.puzzle.size}x{agent.puzzle.size} tile", [args.tile_depth]))
         for checkpoint in (args.cube_checkpoint, args.cube_meta_checkpoint):
             if checkpoint:
                 agent = load_qstar_agent(checkpoint, device)
                 gaps += consistency(agent, "cube3", args.cube_depths, args)
-                cube_results.append({})
-                rows += compare(agent, "cube3", args.cube_depths, args, paired, cube_results[-1])
+                sets.append((agent, "cube3", args.cube_depths))
+        for agent, label, depths in sets:
+            table, results = compare(agent, label, depths, args)
+            rows += table
+            # A search stopped by its budget reports the budget, not what solving costs: also compare the two
+            # searches on the instances both solved.
+            paired += [[label, str(agent.puzzle.num_actions), str(depth),
+                        *paired_ratios(results[(depth, "A*")], results[(depth, "Q*")])] for depth in depths]
+            if label == "cube3":
+                cube_results.append(results)
     except RlkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -92,26 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Namespace,
-            paired: list[list[str]] | None = None, keep: dict | None = None) -> list[list[str]]:
-    """Rows for A* and Q* on each scramble depth's fixed instance set.
-
-    ``paired`` (if given) receives one row per depth comparing the two searches on the instances BOTH solved:
-    a search stopped by the time budget reports the budget, not what solving costs, so the per-instance ratios
-    A*/Q* of nodes generated and of seconds are taken over the jointly solved instances only (geometric means).
-    ``keep`` (if given) receives every search's results under (depth, search name), for pairing across networks.
-    """
+def compare(agent: QStarAgent, label: str, depths: list[int],
+            args: argparse.Namespace) -> tuple[list[list[str]], dict[tuple[int, str], list]]:
+    """A* and Q* on each scramble depth's fixed instance set -> (table rows, every search's results under
+    (depth, "A*" or "Q*"), in instance order, for the paired comparisons)."""
     puzzle = agent.puzzle
-    rows = []
+    rows, by_search = [], {}
     for depth in depths:
         starts = instance_set(puzzle, depth, args.instances, args.seed)
-        by_search = {}
         for name, search, fn in (("A*", astar, agent.heuristic), ("Q*", qstar, agent.q_numpy)):
-            results = by_search[name] = [search(puzzle, start, fn, batch_size=args.batch_size, weight=args.weight,
-                                                max_nodes=args.max_nodes, max_seconds=args.max_seconds)
-                                         for start in starts]
-            if keep is not None:
-                keep[(depth, name)] = results
+            results = by_search[(depth, name)] = [
+                search(puzzle, start, fn, batch_size=args.batch_size, weight=args.weight, max_nodes=args.max_nodes,
+                       max_seconds=args.max_seconds) for start in starts]
             solved = [r for r in results if r.solved]
             rows.append([
                 label, str(puzzle.num_actions), str(depth), name,
@@ -122,10 +123,7 @@ def compare(agent: QStarAgent, label: str, depths: list[int], args: argparse.Nam
                 f"{statistics.mean(r.seconds for r in results):.2f}",
             ])
             print(" | ".join(rows[-1]), flush=True)  # progress: a long run shows each row as it lands
-        if paired is not None:
-            paired.append([label, str(puzzle.num_actions), str(depth),
-                           *paired_ratios(by_search["A*"], by_search["Q*"])])
-    return rows
+    return rows, by_search
 
 
 def paired_ratios(first: list, second: list) -> list[str]:
