@@ -161,14 +161,10 @@ class PrioritizedReplay:
         td_errors = np.abs(np.asarray(td_errors, np.float64)) + self.eps
         if td_errors.shape != np.shape(actions) or not np.isfinite(td_errors).all():
             raise ValueError(f"td_errors must be finite with shape {np.shape(actions)}, got {td_errors.shape}")
-        slots, values = [], []
-        for t in range(len(actions)):
-            added, removed = self.storage.add(obs[t], actions[t], rewards[t], next_obs[t], terminated[t], truncated[t])
-            slots += [removed, added]
-            values += [np.zeros(len(removed)), td_errors[t, :len(added)] ** self.alpha]
-        slots_in_order, values_in_order = np.concatenate(slots)[::-1], np.concatenate(values)[::-1]
-        unique, last = np.unique(slots_in_order, return_index=True)  # the last write to a slot is the one that stays
-        self.tree.update(unique, values_in_order[last])
+        slots, sources = self.storage.add_steps(obs, actions, rewards, next_obs, terminated, truncated)
+        values = np.where(sources >= 0, td_errors.reshape(-1)[np.maximum(sources, 0)] ** self.alpha, 0.0)
+        unique, last = np.unique(slots[::-1], return_index=True)  # the last write to a slot is the one that stays
+        self.tree.update(unique, values[::-1][last])
         if td_errors.size:
             self.max_priority = max(self.max_priority, float(td_errors.max()))
 

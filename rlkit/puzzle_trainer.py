@@ -70,10 +70,11 @@ class PuzzleTrainer(Trainer):
         finally:
             if bar is not None:
                 bar.close()
+        loop_seconds = time.perf_counter() - started
         final = self._finish(writer)
         seconds = time.perf_counter() - started
-        return TrainResult(self.run_dir, self.step, self.episodes, self.updates, seconds, self.eval_seconds, 0, 0.0,
-                           self.last_eval[0], self.last_eval[1], final, stopped_early)
+        return TrainResult(self.run_dir, self.step, self.episodes, self.updates, seconds, loop_seconds,
+                           self.eval_seconds, 0, 0.0, self.last_eval[0], self.last_eval[1], final, stopped_early)
 
     def _evaluate(self, writer: Any) -> tuple[float, float]:
         """Greedy solve rate per scramble depth; the mean over depths is the run's evaluation score."""

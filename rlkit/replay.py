@@ -200,6 +200,21 @@ class ReplayStorage:
                 raise CheckpointError(f"replay state array {key!r} is {array.dtype}{list(array.shape)}, "
                                       f"expected {storage.dtype}{list(want_shape)}")
 
+    def add_steps(self, obs, actions, rewards, next_obs, terminated, truncated) -> tuple[np.ndarray, np.ndarray]:
+        """T consecutive vector-env steps, the same as T `add` calls; `add`'s arguments with a leading axis T (obs:
+        (T, N, *obs_shape), actions: (T, N), ...).
+
+        Returns (slots (K,) int64, sources (K,) int64): every flat slot the steps wrote, in the order written, and
+        for each the index into the flattened (T, N) steps of the transition it received, or -1 where the write
+        took a transition away (a slot written twice holds what its last write says).
+        """
+        n, slots, sources = self.num_envs, [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for t in range(len(actions)):
+            added, removed = self.add(obs[t], actions[t], rewards[t], next_obs[t], terminated[t], truncated[t])
+            slots += [removed, added]
+            sources += [np.full(len(removed), -1, np.int64), t * n + np.arange(len(added), dtype=np.int64)]
+        return np.concatenate(slots), np.concatenate(sources)
+
     def _checked(self, name: str, value, shape: tuple[int, ...], obs: bool = False) -> np.ndarray:
         """`value` as an array of `shape`, else ValueError naming the argument; refuses float obs into int storage."""
         array = np.asarray(value)
@@ -269,6 +284,25 @@ class ReplayBuffer(ReplayStorage):
         self._row = (row + 1) % self.rows
         self._num_rows = min(self._num_rows + 1, self.rows)
         return row * n + np.arange(n, dtype=np.int64), np.zeros(0, np.int64)
+
+    def add_steps(self, obs, actions, rewards, next_obs, terminated, truncated) -> tuple[np.ndarray, np.ndarray]:
+        """`ReplayStorage.add_steps` without a Python loop over the steps (how an actor's chunk is ingested).
+        Nothing is removed here, so every source is >= 0: step t of env e goes to slot row_t * N + e."""
+        n = self.num_envs
+        steps = int(np.shape(actions)[0]) if np.ndim(actions) else -1
+        obs = self._checked("obs", obs, (steps, n) + self.obs_shape, obs=True)
+        next_obs = self._checked("next_obs", next_obs, (steps, n) + self.obs_shape, obs=True)
+        columns = [self._checked(name, value, (steps, n)) for name, value in
+                   (("actions", actions), ("rewards", rewards), ("terminated", terminated), ("truncated", truncated))]
+        rows = (self._row + np.arange(steps)) % self.rows
+        kept = slice(max(steps - self.rows, 0), steps)  # more steps than rows: only the newest stay, as with add
+        self._obs[rows[kept]] = obs[kept]
+        self._next_obs[rows[kept]] = next_obs[kept]
+        for storage, column in zip((self._actions, self._rewards, self._terminated, self._truncated), columns):
+            storage[rows[kept]] = column[kept]
+        self._row = (self._row + steps) % self.rows
+        self._num_rows = min(self._num_rows + steps, self.rows)
+        return (rows[:, None] * n + np.arange(n)).reshape(-1), np.arange(steps * n, dtype=np.int64)
 
     def end_episodes(self) -> None:
         """Mark each env's newest transition truncated, so n-step windows stop there (after a resume the envs

@@ -43,10 +43,11 @@ class TrainResult:
     steps: int
     episodes: int
     updates: int
-    seconds: float
+    seconds: float  # the whole run: the loop, the final evaluation, the last checkpoint and shutting down
+    loop_seconds: float  # the training loop alone (periodic evaluations and checkpoints included)
     eval_seconds: float
     warmup_steps: int  # env steps before the first update (collection only)
-    warmup_seconds: float
+    warmup_seconds: float  # the loop's seconds until the first update (all of them if none ran)
     eval_mean: float
     eval_std: float
     checkpoint: Path
@@ -225,9 +226,10 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+        loop_seconds = time.perf_counter() - started
         final = self._finish(writer)
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, time.perf_counter() - started,
-                           self.eval_seconds, *(warmup_end or (self.step, time.perf_counter() - started)),
+                           loop_seconds, self.eval_seconds, *(warmup_end or (self.step, loop_seconds)),
                            self.last_eval[0], self.last_eval[1], final, stopped_early)
 
     def _evaluate_and_checkpoint(self, previous: int, writer: Any) -> bool:

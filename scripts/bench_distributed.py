@@ -4,12 +4,14 @@ Rows, all on configs/cartpole_apex.yaml (and MinAtar Breakout with ``--minatar``
   collection, learner idle   learning_starts beyond the budget: actors only collect (scaling of collection)
   training                   the learner keeps the config's replay ratio while the actors collect
   single process             rlkit train on the same config without actors (the reference for updates/s)
+  plain processes            the same ActorRole.collect loop in 1 and 2 plain processes, no Ray and no learner:
+                             how far this machine scales the actors' own work (the ceiling for the first row)
 
     python scripts/bench_distributed.py                 # CartPole, 20k env steps per run
     python scripts/bench_distributed.py --minatar       # also MinAtar Breakout
 
-  plain processes            the same ActorRole.collect loop in 1 and 2 plain processes, no Ray and no learner:
-                             how far this machine scales the actors' own work (the ceiling for the first row)
+The learner-idle and plain-process rows measure 1 then 2 actors back to back ``--repeats`` times (default 3) and
+report the median rates and the median of the pairs' 2-vs-1 ratios (each pair's ratio is listed).
 
 Targets (issue 7): with the learner idle, 2 actors collect >= 1.6x what 1 actor does on 2 cores; with the
 learner running, its updates/s stays >= 0.8x single-process training's.
@@ -18,6 +20,8 @@ learner running, its updates/s stays >= 0.8x single-process training's.
 from __future__ import annotations
 
 import argparse
+import itertools
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -42,8 +46,10 @@ def run(task: str, actors: int, steps: int, learn: bool, workdir: Path) -> dict:
     if not learn:
         overrides.append(f"train.learning_starts={10 * steps}")
     result = train(load_config(ROOT / "configs" / "cartpole_apex.yaml", overrides), progress=False)
+    # The loop's own seconds: the final evaluation, checkpoint and Ray's shutdown come after it (eval_every=0, so
+    # the loop holds no evaluation either).
     collect_seconds = result.warmup_seconds
-    train_seconds = result.seconds - result.eval_seconds - result.warmup_seconds
+    train_seconds = result.loop_seconds - result.warmup_seconds
     return {"collect_sps": result.warmup_steps / max(collect_seconds, 1e-9),
             "train_sps": (result.steps - result.warmup_steps) / max(train_seconds, 1e-9),
             "ups": result.updates / max(train_seconds, 1e-9), "updates": result.updates}
@@ -83,9 +89,27 @@ def plain_collection(task: str, processes: int, seconds: float = 8.0) -> float:
     return total
 
 
+def paired_scaling(measure, repeats: int) -> tuple[dict[int, float], list[float]]:
+    """``measure(n)`` (steps/s with n actors) for n = 1 then 2, back to back, ``repeats`` times: the median rate of
+    each and every pair's 2-vs-1 ratio. This VM's speed drifts by +-20% between minutes; a pair run back to back
+    shares the drift, so the scaling is the median of the pairs' ratios, not a ratio of unpaired rates."""
+    pairs = [(measure(1), measure(2)) for _ in range(repeats)]
+    medians = {n: statistics.median(pair[n - 1] for pair in pairs) for n in (1, 2)}
+    return medians, [two / one for one, two in pairs]
+
+
+def scaling_cell(medians: dict[int, float], ratios: list[float], n: int) -> str:
+    if n == 1:
+        return f"{medians[1]:,.0f} (1.00x)"
+    pairs = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    return f"{medians[2]:,.0f} ({statistics.median(ratios):.2f}x; pairs {pairs})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20_000, help="env steps per run")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="learner-idle and plain-process measurements per actor count (medians are reported)")
     parser.add_argument("--minatar", action="store_true", help="also measure MinAtar Breakout")
     args = parser.parse_args()
     tasks = ["CartPole-v1"] + (["MinAtar/Breakout-v1"] if args.minatar else [])
@@ -93,22 +117,25 @@ def main() -> None:
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for task in tasks:
-            rows = {}
-            for actors in (1, 2):
-                idle = run(task, actors, args.steps, False, Path(tmp) / f"{task}-idle-{actors}".replace("/", "_"))
-                busy = run(task, actors, args.steps, True, Path(tmp) / f"{task}-busy-{actors}".replace("/", "_"))
-                rows[actors] = (idle, busy)
+            runs = itertools.count()
+
+            def idle(actors: int) -> float:
+                workdir = Path(tmp) / f"{task}-idle-{actors}-{next(runs)}".replace("/", "_")
+                return run(task, actors, args.steps, False, workdir)["collect_sps"]
+
+            collect, ratios = paired_scaling(idle, args.repeats)
+            busy = {n: run(task, n, args.steps, True, Path(tmp) / f"{task}-busy-{n}".replace("/", "_"))
+                    for n in (1, 2)}
             single = run(task, 0, args.steps, True, Path(tmp) / f"{task}-single".replace("/", "_"))
-            for actors, (idle, busy) in rows.items():
-                scale = idle["collect_sps"] / rows[1][0]["collect_sps"]
-                print(f"| {task} | {actors} actor{'s' if actors > 1 else ''} | {idle['collect_sps']:,.0f} "
-                      f"({scale:.2f}x) | {busy['train_sps']:,.0f} | {busy['ups']:,.0f} "
-                      f"({busy['ups'] / single['ups']:.2f}x single) |")
+            for n in (1, 2):
+                print(f"| {task} | {n} actor{'s' if n > 1 else ''} | {scaling_cell(collect, ratios, n)} | "
+                      f"{busy[n]['train_sps']:,.0f} | {busy[n]['ups']:,.0f} ({busy[n]['ups'] / single['ups']:.2f}x "
+                      "single) |")
             print(f"| {task} | single process | — | {single['train_sps']:,.0f} | {single['ups']:,.0f} (1.00x) |")
-            plain = {n: plain_collection(task, n) for n in (1, 2)}
-            for n, rate in plain.items():
-                print(f"| {task} | {n} plain process{'es' if n > 1 else ''} (no Ray) | {rate:,.0f} "
-                      f"({rate / plain[1]:.2f}x) | — | — |")
+            plain, plain_ratios = paired_scaling(lambda n: plain_collection(task, n), args.repeats)
+            for n in (1, 2):
+                print(f"| {task} | {n} plain process{'es' if n > 1 else ''} (no Ray) | "
+                      f"{scaling_cell(plain, plain_ratios, n)} | — | — |")
             sys.stdout.flush()
 
 

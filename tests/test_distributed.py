@@ -50,6 +50,7 @@ def test_local_mode_trains_checkpoints_and_resumes(tmp_path):
     config = load_config(APEX, [*SMALL, "distributed.mode=local", "train.total_steps=1200", f"run_dir={run_dir}"])
     result = train(config, progress=False)
     assert result.steps >= 1200 and result.updates > 0
+    assert 0 < result.warmup_seconds < result.loop_seconds <= result.seconds  # the loop excludes the final chores
     again = resume(run_dir, ["train.total_steps=1600"], progress=False)
     assert again.steps >= 1600 and again.updates > result.updates
     assert load_agent(again.checkpoint).act(np.zeros(4, np.float32)) in (0, 1)

@@ -297,3 +297,24 @@ def test_large_arrays_round_trip_through_the_streaming_reader(tmp_path):
     restored = ReplayBuffer(4096, (64,), np.float32, num_envs=2, n_step=2, seed=1)
     restored.load(tmp_path / "big.npz")
     _assert_same_batches(buffer.sample(64), restored.sample(64))
+
+
+@pytest.mark.parametrize("chunks", [[3, 4, 2], [13], [2, 11]])  # 13 and 11 steps exceed the 5 rows: wrap in one call
+def test_add_steps_equals_step_by_step_adds(chunks):
+    one, bulk = (ReplayBuffer(10, (2,), np.float32, num_envs=2, n_step=3, gamma=0.9) for _ in range(2))
+    rng = np.random.default_rng(0)
+    for steps in chunks:
+        obs, next_obs = rng.standard_normal((2, steps, 2, 2)).astype(np.float32)
+        actions, rewards = rng.integers(0, 4, (steps, 2)), rng.standard_normal((steps, 2)).astype(np.float32)
+        terminated, truncated = rng.random((steps, 2)) < 0.2, rng.random((steps, 2)) < 0.1
+        added = [one.add(obs[t], actions[t], rewards[t], next_obs[t], terminated[t], truncated[t])[0]
+                 for t in range(steps)]
+        slots, sources = bulk.add_steps(obs, actions, rewards, next_obs, terminated, truncated)
+        np.testing.assert_array_equal(slots, np.concatenate(added))  # nothing is removed: source k is step k
+        np.testing.assert_array_equal(sources, np.arange(2 * steps))
+    assert len(bulk) == len(one)
+    everything = np.arange(len(one))
+    for field in ("obs", "actions", "rewards", "discounts", "next_obs"):
+        np.testing.assert_array_equal(getattr(bulk.gather(everything), field), getattr(one.gather(everything), field))
+    with pytest.raises(ValueError, match="rewards has shape"):
+        bulk.add_steps(obs, actions, rewards[:, :1], next_obs, terminated, truncated)

@@ -111,8 +111,7 @@ class ActorRole:
         steps, n = actions.shape
         agent_cfg = self.config.agent
         local = ReplayBuffer(steps * n, obs.shape[2:], obs.dtype, n, agent_cfg.n_step, agent_cfg.gamma)
-        for t in range(steps):
-            local.add(obs[t], actions[t], rewards[t], next_obs[t], terminated[t], truncated[t])
+        local.add_steps(obs, actions, rewards, next_obs, terminated, truncated)
         batch = local.gather(np.arange(steps * n))  # slot t * n + e is step t of env e
         return self.agent.priorities(batch).reshape(steps, n).astype(np.float32)
 
