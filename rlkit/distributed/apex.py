@@ -139,7 +139,7 @@ class ApexTrainer(Trainer):
         seconds = time.perf_counter() - started
         warm = warmup_end or (self.step, loop_seconds)
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, seconds, loop_seconds,
-                           self.eval_seconds, warm[0], warm[1], self.last_eval[0], self.last_eval[1], final, stopped_early)
+                           self.eval_seconds, *warm, self.last_eval[0], self.last_eval[1], final, stopped_early)
 
     def _learn(self) -> float:
         batch = self.replay.sample(self.config.replay.batch_size)
