@@ -244,7 +244,7 @@ def cartpole_rows(args) -> list[dict]:
 
     Each row is the mean +- std over ``--cartpole-seeds`` seeds (a CartPole agent's greedy return swings from seed
     to seed, and a quantised copy inherits its teacher's near-tied action values); the kept-return targets compare
-    seed means; greedy agreement is the seed mean too. Costs are seed 0's (the same architecture for every seed).
+    seed means; greedy agreement is the seed mean too. Costs are the first seed's (all seeds share the architecture).
     """
     from rlkit.edge import cost, export_onnx, load_policy
 
@@ -253,7 +253,7 @@ def cartpole_rows(args) -> list[dict]:
              seed) for name in ("fp32", "int8", "ternary") for seed in seeds]
     runs = run_parallel(jobs, args)
     out = Path(args.out) / "edge"
-    # per row, in table order: the return and greedy agreement of each seed's export, and seed 0's cost
+    # per row, in table order: the return and greedy agreement of each seed's export, and the first seed's cost
     measured: dict[str, dict] = {name: {"returns": [], "agreements": [], "cost": None} for name in (
         "CartPole fp32", "CartPole int8 (post-training)", "CartPole int8 (QAT)", "CartPole ternary (QAT)",
         "CartPole int8 (QAT, distilled)", "CartPole ternary (QAT, distilled)")}
@@ -288,7 +288,7 @@ def cartpole_rows(args) -> list[dict]:
             print(f"{name} / seed {seed}: return {record['returns'][-1]:.1f}, greedy agreement "
                   f"{report.agreement:.1%}", file=sys.stderr, flush=True)
             if record["cost"] is None:
-                record["cost"] = cost(onnx_path, latency_runs=args.latency_runs)
+                record["cost"], record["checkpoint"] = cost(onnx_path, latency_runs=args.latency_runs), checkpoint
     rows = []
     for name, record in measured.items():
         values = record["returns"]
@@ -298,8 +298,8 @@ def cartpole_rows(args) -> list[dict]:
                      "reach": {}, "kind": "cartpole", "agreement": float(np.mean(record["agreements"])),
                      "cost": record["cost"], "score": float(np.mean(values)), "seeds": len(values)})
     if rows and rows[0]["name"] == "CartPole fp32":
-        rows[0]["torch_latency_us"] = torch_eager_latency(runs[("CartPole fp32", "CartPole-v1", 0)]["checkpoint"],
-                                                          args.latency_runs)
+        # the checkpoint whose ONNX export gave the row's cost (seed 0's unless that run failed)
+        rows[0]["torch_latency_us"] = torch_eager_latency(measured["CartPole fp32"]["checkpoint"], args.latency_runs)
     return rows
 
 

@@ -8,7 +8,7 @@ turns cannot score 1884 meta-actions, so the meta-action comparison takes a seco
 ``puzzle.meta_actions=true``.
 
     rlkit train configs/sliding_tile_qstar.yaml        # -> runs/.../checkpoints/final.pt
-    rlkit train configs/cube3_qstar.yaml && rlkit train configs/cube3_meta_qstar.yaml   # the second learns from the first
+    rlkit train configs/cube3_qstar.yaml && rlkit train configs/cube3_meta_qstar.yaml  # the 2nd learns from the 1st
     python scripts/qstar_vs_astar.py --tile-checkpoint runs/sliding_tile_qstar/checkpoints/final.pt \\
         --cube-checkpoint runs/cube3_qstar/checkpoints/final.pt \\
         --cube-meta-checkpoint runs/cube3_meta_qstar/checkpoints/final.pt \\
