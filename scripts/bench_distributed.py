@@ -7,7 +7,7 @@ Rows, all on configs/cartpole_apex.yaml (and MinAtar Breakout with ``--minatar``
   plain processes            the same ActorRole.collect loop in 1 and 2 plain processes, no Ray and no learner:
                              how far this machine scales the actors' own work (the ceiling for the first row)
 
-    python scripts/bench_distributed.py                 # CartPole, 20k env steps per run
+    python scripts/bench_distributed.py                 # CartPole: 60k env steps per collection run, 20k learning
     python scripts/bench_distributed.py --minatar       # also MinAtar Breakout
 
 The learner-idle and plain-process rows measure 1 then 2 actors back to back ``--repeats`` times (default 3) and
@@ -107,7 +107,9 @@ def scaling_cell(medians: dict[int, float], ratios: list[float], n: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=20_000, help="env steps per run")
+    parser.add_argument("--steps", type=int, default=20_000, help="env steps per learning run")
+    parser.add_argument("--collect-steps", type=int, default=60_000,
+                        help="env steps per learner-idle run (collection is fast: a few seconds of it is noise)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="learner-idle and plain-process measurements per actor count (medians are reported)")
     parser.add_argument("--minatar", action="store_true", help="also measure MinAtar Breakout")
@@ -121,7 +123,7 @@ def main() -> None:
 
             def idle(actors: int) -> float:
                 workdir = Path(tmp) / f"{task}-idle-{actors}-{next(runs)}".replace("/", "_")
-                return run(task, actors, args.steps, False, workdir)["collect_sps"]
+                return run(task, actors, args.collect_steps, False, workdir)["collect_sps"]
 
             collect, ratios = paired_scaling(idle, args.repeats)
             busy = {n: run(task, n, args.steps, True, Path(tmp) / f"{task}-busy-{n}".replace("/", "_"))

@@ -51,6 +51,11 @@ def test_local_mode_trains_checkpoints_and_resumes(tmp_path):
     result = train(config, progress=False)
     assert result.steps >= 1200 and result.updates > 0
     assert 0 < result.warmup_seconds < result.loop_seconds <= result.seconds  # the loop excludes the final chores
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    returns = events.Scalars("charts/episodic_return")  # one mean per log window (train.log_every=200)
+    assert 3 <= len(returns) <= 1200 // 200 + 1 and all(point.value > 0 for point in returns)
+    assert len(events.Scalars("charts/episodic_length")) == len(returns)
     again = resume(run_dir, ["train.total_steps=1600"], progress=False)
     assert again.steps >= 1600 and again.updates > result.updates
     assert load_agent(again.checkpoint).act(np.zeros(4, np.float32)) in (0, 1)

@@ -88,6 +88,8 @@ class ApexTrainer(Trainer):
         ratio = train_cfg.gradient_steps / train_cfg.train_freq
         started = window_start = time.perf_counter()
         window_step, window_updates, loss_sum = self.step, 0, 0.0
+        window_episodes: list[tuple[float, int]] = []  # (return, length) of the episodes since the last log write
+        target_synced = None  # self.updates at the last target copy
         warmup_end, stopped_early, updates_at_start = None, False, self.updates
         self._publish()
         queues = {i: deque(self._collect(i) for _ in range(CHUNKS_IN_FLIGHT)) for i in range(self.num_actors)}
@@ -100,13 +102,9 @@ class ApexTrainer(Trainer):
                 self.replay.add_chunk(index, chunk)
                 previous, self.step = self.step, self.step + chunk.env_steps
                 if chunk.episodes:
-                    returns, lengths = zip(*chunk.episodes)
-                    self.episodes += len(returns)
-                    self.recent_returns.extend(returns)
-                    # One point per chunk (its episodes' means): the driver only knows that they ended by this
-                    # step, and a point per episode, hundreds a second, cost the driver more CPU than ingesting.
-                    writer.add_scalar("charts/episodic_return", float(np.mean(returns)), self.step)
-                    writer.add_scalar("charts/episodic_length", float(np.mean(lengths)), self.step)
+                    self.episodes += len(chunk.episodes)
+                    self.recent_returns.extend(episode[0] for episode in chunk.episodes)
+                    window_episodes += chunk.episodes
                 if len(self.replay) >= warmup:
                     if warmup_end is None:
                         warmup_end = (self.step, time.perf_counter() - started)
@@ -117,8 +115,10 @@ class ApexTrainer(Trainer):
                         window_updates += 1
                         if self.updates % dist.weight_period == 0:
                             self._publish()
-                if self.step // cfg.agent.target_period != previous // cfg.agent.target_period:
-                    self.agent.update_target()
+                if (self.step // cfg.agent.target_period != previous // cfg.agent.target_period
+                        and self.updates != target_synced):
+                    self.agent.update_target()  # skipped while nothing was learned since the last copy: a no-op
+                    target_synced = self.updates
                 if self._crossed(previous, train_cfg.log_every):
                     now = time.perf_counter()
                     seconds = max(now - window_start, 1e-9)
@@ -127,7 +127,14 @@ class ApexTrainer(Trainer):
                     writer.add_scalar("distributed/actor_restarts", self.actor_restarts, self.step)
                     if window_updates:
                         writer.add_scalar("train/loss", loss_sum / window_updates, self.step)
+                    if window_episodes:
+                        # Means over the window: hundreds of CartPole episodes end each second, and a point per
+                        # episode (or per chunk) cost the driver more CPU than ingesting the chunks did.
+                        returns, lengths = zip(*window_episodes)
+                        writer.add_scalar("charts/episodic_return", float(np.mean(returns)), self.step)
+                        writer.add_scalar("charts/episodic_length", float(np.mean(lengths)), self.step)
                     window_start, window_step, window_updates, loss_sum = now, self.step, 0, 0.0
+                    window_episodes = []
                 if self._evaluate_and_checkpoint(previous, writer):
                     stopped_early = True
                     break
