@@ -2,7 +2,7 @@
 
 Acting calls the Q-network on one observation (or a few) per env step. For a [256, 256] MLP on CartPole, torch's
 module and dispatcher overhead makes that call ~150 us on these cores; the same three matrix products in numpy take
-~25 us. An actor that acts greedily on every step (the low-epsilon Ape-X actors, evaluation) spends most of its
+~20 us. An actor that acts greedily on every step (the low-epsilon Ape-X actors, evaluation) spends most of its
 step there, so the agents route small CPU batches through this mirror.
 
 The mirror holds numpy *views* of the network's parameters, not copies: in-place updates (the optimiser's step,
@@ -47,8 +47,7 @@ class NumpyQNetwork:
         sources = list(network.parameters())
         if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in sources):
             return None
-        linears = [m for m in network.head.modules() if isinstance(m, nn.Linear)]
-        if any(m.bias is None for m in [*network.torso.layers, *linears] if isinstance(m, nn.Linear)):
+        if any(m.bias is None for m in network.modules() if isinstance(m, nn.Linear)):
             return None
         layers = []
         for module in network.torso.layers:
