@@ -163,8 +163,7 @@ class PrioritizedReplay:
             raise ValueError(f"td_errors must be finite with shape {np.shape(actions)}, got {td_errors.shape}")
         slots, sources = self.storage.add_steps(obs, actions, rewards, next_obs, terminated, truncated)
         values = np.where(sources >= 0, td_errors.reshape(-1)[np.maximum(sources, 0)] ** self.alpha, 0.0)
-        unique, last = np.unique(slots[::-1], return_index=True)  # the last write to a slot is the one that stays
-        self.tree.update(unique, values[::-1][last])
+        self.tree.update(slots, values)  # a slot written twice keeps its last write, as the tree's update does
         if td_errors.size:
             self.max_priority = max(self.max_priority, float(td_errors.max()))
 
