@@ -17,7 +17,7 @@ import torch
 
 from rlkit.config import AgentConfig
 from rlkit.critics import build_critic, taken
-from rlkit.nets import build_q_network
+from rlkit.nets import build_q_network, mode_dependent_modules, set_training
 from rlkit.numpy_net import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
 
@@ -54,6 +54,12 @@ class DQNAgent:
         self.target = self._build_network().to(self.device)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
+        # Eval mode everywhere but inside the gradient step: acting, Double-DQN's argmax and the target network use
+        # BatchNorm's running statistics (batch-independent Q-values, one observation at a time works) and leave
+        # them alone; only `update` trains, flipping just the modules whose forward reads the mode.
+        self.online.eval()
+        self.target.eval()
+        self._mode_dependent = mode_dependent_modules(self.online)
         self.parameters = list(self.online.parameters())
         self.target_parameters = list(self.target.parameters())
         # The fused kernel updates every parameter in one call: ~20% of an MLP update on CPU, same maths.
@@ -128,7 +134,9 @@ class DQNAgent:
         """One gradient step on a replay batch.
 
         Returns device tensors (no host sync, so a training phase of many updates never waits on the device):
-        ``loss`` () and ``td_errors`` (B,), the per-sample losses, for priorities.
+        ``loss`` () the importance-weighted mean of the critic's per-sample losses, and ``td_errors`` (B,), the
+        critic's per-sample |TD error| before the step (``Critic.td_errors``), which prioritised replay turns into
+        priorities.
         """
         device = self.device
         obs = torch.as_tensor(batch.obs, device=device)
@@ -139,22 +147,27 @@ class DQNAgent:
         weights = torch.as_tensor(batch.weights, device=device)
 
         target = self.td_target(next_obs, rewards, discounts)
-        outputs = self.online(obs)
+        set_training(self._mode_dependent, True)
+        try:
+            outputs = self.online(obs)
+        finally:
+            set_training(self._mode_dependent, False)
         # gather, not fancy indexing: its backward is a scatter instead of an accumulating index_put.
         outputs_sa = taken(outputs, actions)
-        per_sample = self.critic.loss(outputs_sa, target)
-        loss = (per_sample * weights).mean()
+        loss = (self.critic.loss(outputs_sa, target) * weights).mean()
+        td_errors = self.critic.td_errors(outputs_sa.detach(), target)
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm is not None:
             clip_grad_norm(self.parameters, self.config.max_grad_norm)
         self.optimizer.step()
-        return {"loss": loss.detach(), "td_errors": per_sample.detach()}
+        return {"loss": loss.detach(), "td_errors": td_errors}
 
     @torch.no_grad()
     def priorities(self, batch: Batch) -> np.ndarray:
-        """Per-sample TD losses of a batch without learning from it: (B,) float32 (Ape-X actors' initial priorities)."""
+        """Per-sample |TD errors| of a batch without learning from it: (B,) float32 (Ape-X actors' initial
+        priorities; the same quantity ``update`` returns as ``td_errors``)."""
         device = self.device
         target = self.td_target(torch.as_tensor(batch.next_obs, device=device),
                                 torch.as_tensor(batch.rewards, device=device),
@@ -162,7 +175,7 @@ class DQNAgent:
         outputs = self.online(torch.as_tensor(batch.obs, device=device))
         actions = torch.as_tensor(batch.actions, device=device)
         outputs_sa = taken(outputs, actions)
-        return self.critic.loss(outputs_sa, target).cpu().numpy()
+        return self.critic.td_errors(outputs_sa, target).cpu().numpy()
 
     @torch.no_grad()
     def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,10 @@
 
 A critic says how a Q-network's outputs ``(B, A, bins)`` encode action values: its output width ``bins``, how to
 read Q-values out (``q_values``), how to turn the target network's next-state outputs into a TD target in the
-same representation (``td_target``), and the per-sample loss between the online outputs of the taken actions and
-that target (``loss``). Losses stay per-sample so prioritised replay can use them as priorities.
+same representation (``td_target``), the per-sample loss between the online outputs of the taken actions and
+that target (``loss``), and the per-sample TD magnitude |delta| that prioritised replay turns into priorities
+(``td_errors``). Loss and priority are kept apart on purpose: a Huber loss is 0.5 delta^2 for small errors and a
+cross-entropy carries the target's entropy, so neither is |delta|.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class Scalar:
             return F.smooth_l1_loss(prediction, target, reduction="none")
         return F.mse_loss(prediction, target, reduction="none")
 
+    def td_errors(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """|y - Q(s, a)|: outputs_sa (B, 1), target (B,) -> (B,), whatever the loss."""
+        return (target - outputs_sa.squeeze(-1)).abs()
+
 
 class _Histogram:
     """Shared read-out and loss of the critics that put a categorical distribution over ``bins`` fixed returns.
@@ -97,6 +103,20 @@ class _Histogram:
     def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy. outputs_sa: (B, bins) logits; target: (B, bins) probabilities. Returns (B,)."""
         return -(target * F.log_softmax(outputs_sa, dim=-1)).sum(dim=-1)
+
+    def td_errors(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """|E[target] - E[prediction]|, the scalar TD error of the two expectations over the support.
+
+        outputs_sa: (B, bins) logits; target: (B, bins) probabilities -> (B,), in return units like Scalar's.
+        Why not the cross-entropy (Hessel et al. prioritise by the KL; Dopamine's Rainbow by sqrt(cross-entropy)):
+        the cross-entropy is bounded below by the target's entropy, which for HL-Gauss's Gaussian targets is a
+        floor of ~1.2 nats under every sample, so priorities flatten towards uniform; and it is blind to *where*
+        the mass is (a target one bin away costs as much as one at the far end of the support). The expectation
+        gap is zero exactly when the Q-value is right, scales with the return error as the scalar critic's does,
+        and so makes PER's alpha and eps mean the same thing for every critic.
+        """
+        predicted = torch.softmax(outputs_sa, dim=-1) @ self.support
+        return (target @ self.support - predicted).abs()
 
     def target_distribution(self, values: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
