@@ -266,9 +266,9 @@ class PrioritizedReplay:
         self.tree.set_all(np.where(valid, np.where(priorities > 0, priorities, max_priority ** self.alpha), 0.0))
         self.beta, self.max_priority = beta, max_priority
 
-    def save(self, path) -> None:
-        """Write `state_dict()` as an uncompressed .npz, atomically (see `ReplayStorage.save`)."""
-        write_replay_file(path, self.state_dict())
+    def save(self, path, step: int | None = None) -> None:
+        """Write `state_dict()` as an uncompressed .npz, atomically, stamped with `step` (see `ReplayStorage.save`)."""
+        write_replay_file(path, self.state_dict(), step)
 
     def load(self, path) -> None:
         """Restore from a file written by `save` (CheckpointError naming the file on any problem)."""

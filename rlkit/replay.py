@@ -162,9 +162,10 @@ class ReplayStorage:
         """Restore the sampling RNG from ``rng_state()``."""
         self._rng.bit_generator.state = state
 
-    def save(self, path) -> None:
-        """Write `state_dict()` to `path` as an uncompressed .npz, atomically, streaming the arrays (no copy)."""
-        write_replay_file(path, self.state_dict())
+    def save(self, path, step: int | None = None) -> None:
+        """Write `state_dict()` to `path` as an uncompressed .npz, atomically, streaming the arrays (no copy);
+        `step`, the env step the buffer belongs to, is stamped into the file (see `read_replay_step`)."""
+        write_replay_file(path, self.state_dict(), step)
 
     def load(self, path) -> None:
         """Restore this buffer from a file written by `save` (never unpickles anything; large arrays are streamed
@@ -393,17 +394,33 @@ class ReplayBuffer(ReplayStorage):
 
 
 # -- replay files ------------------------------------------------------------------------------------------------
+_STEP_KEY = "step"  # the env step a saved buffer belongs to
 _STREAM_CHUNK = 16 << 20  # bytes per read when streaming a large array from a file into a buffer
 _EAGER_BYTES = 1 << 20  # arrays smaller than this are read whole; larger ones stay lazy until copied into place
 
 
-def write_replay_file(path, state: dict) -> None:
+def write_replay_file(path, state: dict, step: int | None = None) -> None:
     """Write `state` (arrays and python scalars) to `path` as an uncompressed .npz, atomically (temporary file,
     fsync, rename). np.savez writes each contiguous array into the zip in 16 MiB chunks, so saving a full buffer
-    adds no copy of it to memory."""
+    adds no copy of it to memory. `step` (the env step of the checkpoint the file goes with) is stored as the
+    member `step`, so a loader can tell a replay from a checkpoint it does not belong to."""
     from rlkit.checkpoint import atomic_write  # imported here: rlkit.checkpoint imports torch, replay does not need it
 
-    atomic_write(Path(path), lambda handle: np.savez(handle, **state))
+    stamp = {} if step is None else {_STEP_KEY: np.int64(step)}
+    atomic_write(Path(path), lambda handle: np.savez(handle, **state, **stamp))
+
+
+def read_replay_step(path) -> int | None:
+    """The step stamped into a replay file by `save(path, step)`, or None when it carries none (an older file, or
+    one saved without a step). Reads only that member. Raises CheckpointError naming the file if it is unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return int(npz[_STEP_KEY]) if _STEP_KEY in npz.files else None
+    except FileNotFoundError:
+        raise CheckpointError(f"replay file {path} not found; check the path") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"replay file {path} is unreadable or unsafe ({_reason(err)}); "
+                              f"it was not written by a replay buffer's save") from None
 
 
 def read_replay_file(path, buffer) -> None:

@@ -28,7 +28,7 @@ from rlkit.config import Config, apply_overrides, config_from_dict, config_to_di
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, RunDirError, TrainingError
 from rlkit.evaluate import agent_from_checkpoint, run_episodes, warm_start
-from rlkit.replay import build_replay
+from rlkit.replay import build_replay, read_replay_step
 from rlkit.vec import make_env, make_vec_env
 
 # Evaluation episodes use seeds far from the training envs' so the two never replay the same episodes.
@@ -338,7 +338,9 @@ class Trainer:
         """What this loop adds to a checkpoint: the replay's RNG, and the buffer itself when so configured."""
         replay_step = None
         if self.config.replay.save_with_checkpoint:
-            self.replay.save(self.checkpoint_dir / "replay.npz")
+            # Written before the checkpoint and stamped with its step: a kill between the two writes leaves a
+            # replay newer than latest.pt, which _restore_loop_state then recognises and leaves out.
+            self.replay.save(self.checkpoint_dir / "replay.npz", step=self.step)
             replay_step = self.step
         return {"replay_step": replay_step, "replay_rng": self.replay.rng_state()}
 
@@ -352,9 +354,15 @@ class Trainer:
 
     def _restore_loop_state(self, state: dict[str, Any]) -> None:
         replay_file = self.checkpoint_dir / "replay.npz"
-        if state.get("replay_step") is not None and state["replay_step"] == self.step and replay_file.is_file():
-            self.replay.load(replay_file)
-            self.replay.end_episodes()  # the envs restart from a reset: stored streams do not continue
+        if state.get("replay_step") is not None and replay_file.is_file():
+            file_step = read_replay_step(replay_file)
+            if file_step == self.step:
+                self.replay.load(replay_file)
+                self.replay.end_episodes()  # the envs restart from a reset: stored streams do not continue
+            else:
+                print(f"rlkit: warning: {replay_file} holds the replay of step {file_step}, not the checkpoint's "
+                      f"step {self.step} (a run stopped between the two writes); resuming with an empty replay "
+                      f"that refills before learning continues", file=sys.stderr)
         if "replay_rng" in state:
             self.replay.set_rng_state(state["replay_rng"])
 

@@ -1,0 +1,62 @@
+"""A resumed run's replay matches its checkpoint: replay.npz carries the step it was written at, and a kill between
+the replay write and the checkpoint write resumes without the newer replay (one warning line)."""
+
+import pytest
+
+import rlkit.trainer as trainer_module
+from rlkit.checkpoint import load_checkpoint
+from rlkit.replay import read_replay_step
+from rlkit.trainer import Trainer, resume, train
+
+from helpers import fast_config
+
+
+class Killed(Exception):
+    pass
+
+
+def test_kill_between_replay_and_checkpoint_writes_does_not_resume_a_newer_replay(tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "run"
+    real_save, calls = trainer_module.save_checkpoint, []
+
+    def save_then_die(path, payload):
+        calls.append(payload["trainer"]["step"])
+        if len(calls) == 2:  # the replay of step 600 is on disk; the kill lands before latest.pt moves on
+            raise Killed()
+        return real_save(path, payload)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        train(fast_config(run_dir, "replay.save_with_checkpoint=true", "train.total_steps=900"), progress=False)
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    assert calls == [300, 600]
+    payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    assert payload["trainer"]["step"] == 300
+    assert read_replay_step(run_dir / "checkpoints" / "replay.npz") == 600
+
+    capsys.readouterr()
+    resumed = Trainer(payload_config(payload), run_dir, progress=False, checkpoint=payload)
+    assert resumed.step == 300
+    assert len(resumed.replay) <= 300  # never the 600 transitions of a later step
+    assert len(resumed.replay) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "step 600" in err and "step 300" in err, err
+    resumed.env.close(), resumed.eval_env.close()
+
+
+def test_matching_replay_is_restored_and_stamped(tmp_path):
+    run_dir = tmp_path / "run"
+    train(fast_config(run_dir, "replay.save_with_checkpoint=true"), progress=False)
+    assert read_replay_step(run_dir / "checkpoints" / "replay.npz") == 600
+    payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    resumed = Trainer(payload_config(payload), run_dir, progress=False, checkpoint=payload)
+    assert len(resumed.replay) == 600
+    resumed.env.close(), resumed.eval_env.close()
+    assert resume(run_dir, ["train.total_steps=900"], progress=False).steps == 900
+
+
+def payload_config(payload):
+    from rlkit.agents.registry import resolve_preset
+    from rlkit.config import config_from_dict
+
+    return resolve_preset(config_from_dict(payload["config"]))
