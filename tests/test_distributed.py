@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rlkit.agents.registry import resolve_preset
 from rlkit.config import load_config
 from rlkit.distributed import ShardedReplay, actor_epsilon
 from rlkit.evaluate import load_agent
@@ -92,3 +93,30 @@ def test_ray_actor_killed_mid_run_is_restarted(tmp_path):
     events = EventAccumulator(str(run_dir / "tb"))
     events.Reload()
     assert events.Scalars("distributed/actor_restarts")[-1].value >= 1
+
+
+def test_restarted_actor_cuts_its_shard_before_the_new_episode(tmp_path):
+    """A crash resets the actor's envs: the last pre-crash transition's n-step window must stop at the crash
+    (n = 3, gamma = 0.5: return 1.0 and discount 0.5, not 1.75 bootstrapped from the restarted env)."""
+    from collections import deque
+
+    from rlkit.distributed.apex import ApexTrainer
+    from rlkit.distributed.roles import Chunk
+
+    config = load_config(APEX, [*SMALL, "distributed.mode=local", "distributed.num_actors=1", "env.num_envs=1",
+                                "agent.n_step=3", "agent.gamma=0.5", f"run_dir={tmp_path / 'run'}"])
+    trainer = ApexTrainer(resolve_preset(config), tmp_path / "run", progress=False)
+
+    def chunk(first_obs):
+        obs = np.arange(first_obs, first_obs + 3, dtype=np.float32)[:, None, None].repeat(4, axis=2)
+        false = np.zeros((2, 1), bool)
+        return Chunk(obs[:2], np.zeros((2, 1), np.int64), np.ones((2, 1), np.float32), obs[1:], false, false,
+                     np.ones((2, 1), np.float32))
+
+    trainer.replay.add_chunk(0, chunk(0.0))  # steps 0, 1 before the crash; the episode is still open
+    trainer._actor_restarted(0, {0: deque()})
+    trainer.replay.add_chunk(0, chunk(100.0))  # the restarted actor's new episode
+    batch = trainer.replay.shards[0].gather(np.array([1]))
+    assert batch.rewards.tolist() == [1.0] and batch.discounts.tolist() == [0.5]
+    assert batch.next_obs[0].tolist() == [2.0] * 4  # bootstraps from the pre-crash state, not the new episode's
+    trainer._close()

@@ -191,10 +191,16 @@ class ApexTrainer(Trainer):
                     raise TrainingError(f"every actor has died (last: actor {index}, {type(error).__name__}) and "
                                         "Ray will not restart them; the last good checkpoint is kept") from None
                 return index, None
-            self._send_weights(index)
-            # Chunks requested before the crash are lost with it; the restarted actor gets fresh requests.
-            queues[index] = deque(self._collect(index) for _ in range(CHUNKS_IN_FLIGHT))
+            self._actor_restarted(index, queues)
             return index, None
+
+    def _actor_restarted(self, index: int, queues: dict[int, deque]) -> None:
+        """Actor ``index`` is back from a crash with freshly reset envs: end its shard's open episodes, so no n-step
+        window runs from the last pre-crash step into the new episode; send it the weights; request new chunks
+        (those requested before the crash are lost with it)."""
+        self.replay.end_episodes(index)
+        self._send_weights(index)
+        queues[index] = deque(self._collect(index) for _ in range(CHUNKS_IN_FLIGHT))
 
     def _await_restart(self, index: int, timeout: float = 120.0) -> bool:
         """Wait until Ray has restarted actor ``index`` (its constructor reran); False if it is gone for good."""

@@ -172,6 +172,10 @@ class ShardedReplay:
             mine = indices // self.slots == k
             self.shards[k].update_priorities(indices[mine] % self.slots, np.asarray(td_errors)[mine])
 
+    def end_episodes(self, shard: int) -> None:
+        """Cut the open episodes of ``shard`` at its newest transitions (its actor's envs were reset: a restart)."""
+        self.shards[shard].end_episodes()
+
     def anneal(self, progress: float) -> None:
         """beta -> 1 on every shard."""
         for shard in self.shards:
