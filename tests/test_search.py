@@ -95,12 +95,12 @@ def test_zero_heuristic_is_uniform_cost_search(exact):
     assert hits > 0  # duplicates (and illegal no-op moves) were met and dropped
 
 
-@pytest.mark.parametrize("ranked_edges", [1, 2])
+@pytest.mark.parametrize("ranked_edges", [1, 3])
 def test_qstar_refills_ranked_edges_and_stays_optimal(exact, ranked_edges):
     for start in instances(exact, 10, 6, 10, seed=ranked_edges):
         optimal = exact.h(start[None])[0]
-        for q_fn in (exact.q, zero_q):
-            result = qstar(PUZZLE, start, q_fn, batch_size=4, ranked_edges=ranked_edges)
+        for q_fn in (exact.q, zero_q):  # batch 1 keeps K = max(ranked_edges, 2) below the 4 actions: refills
+            result = qstar(PUZZLE, start, q_fn, batch_size=1, ranked_edges=ranked_edges)
             assert result.solved and result.cost == optimal
 
 
@@ -168,3 +168,103 @@ def test_qstar_with_cube_meta_actions():
     result = qstar(meta, start, cost_only, batch_size=64)
     assert result.solved and result.cost == 3 and len(result.actions) == 1  # one meta-action: F' U R'
     assert meta.action_names[result.actions[0]] == "F' U R'"
+
+
+def _plain_qstar_trace(puzzle, start, q_fn, batch_size, weight, max_iterations):
+    """Reference batched Q*: every edge of every new node goes on the heap as (priority, node, rank in the node's
+    stable Q order); returns the popped (parents, actions) of each iteration."""
+    import heapq
+    import math
+
+    from rlkit.search.common import SearchTree, goal_reached
+
+    tree, heap, order, trace, best = SearchTree(puzzle, start), [], {}, [], math.inf
+
+    def push(nodes):
+        q = np.asarray(q_fn(tree.states[nodes]), np.float64)
+        for node, row in zip(nodes.tolist(), q):
+            order[node] = np.argsort(row, kind="stable")
+            for rank, action in enumerate(order[node].tolist()):
+                heapq.heappush(heap, (weight * float(tree.g[node]) + float(row[action]), node, rank))
+
+    push(np.zeros(1, np.int64))
+    for _ in range(max_iterations):
+        parents, actions = [], []
+        while heap and len(parents) < batch_size:
+            priority, node, rank = heap[0]
+            if goal_reached(weight, best, priority):
+                break
+            heapq.heappop(heap)
+            if tree.is_stale(node):
+                continue
+            parents.append(node), actions.append(int(order[node][rank]))
+        if not parents:
+            break
+        parents, actions = np.asarray(parents, np.int64), np.asarray(actions, np.int64)
+        trace.append((parents, actions))
+        children, costs = puzzle.next_states(tree.states[parents], actions)
+        g = tree.g[parents] + costs
+        goal = puzzle.is_goal(children)
+        ids = tree.add(children, g, parents, actions)
+        found = np.flatnonzero((ids >= 0) & goal)
+        if len(found):
+            best = min(best, float(g[found].min()))
+        fresh = ids[(ids >= 0) & ~goal]
+        if len(fresh):
+            push(fresh)
+    return trace
+
+
+def _lights_out_q(puzzle):
+    def q(states):  # deterministic, inconsistent: lit cells of the child plus noise per (state, action)
+        children, costs = puzzle.expand(states)
+        lit = children.reshape(len(states), puzzle.num_actions, -1).sum(-1)
+        keys = puzzle.hash(states).astype(np.uint64)[:, None]
+        actions = np.arange(puzzle.num_actions, dtype=np.uint64)
+        noise = (keys * np.uint64(2654435761) + actions * np.uint64(40503)) % np.uint64(997)
+        return costs + lit / 3.0 + noise.astype(np.float64) / 997
+    return q
+
+
+def _noisy_8_puzzle_q(exact):
+    def q(states):
+        keys = PUZZLE.hash(states).astype(np.uint64)[:, None]
+        noise = (keys * np.uint64(2654435761) + np.arange(4, dtype=np.uint64) * np.uint64(40503)) % np.uint64(997)
+        return exact.q(states) + noise.astype(np.float64) / 997 * 3.0
+    return q
+
+
+@pytest.mark.parametrize("case", ["8-puzzle B=8 K=2", "8-puzzle B=3 K=1", "8-puzzle B=1 K=1",
+                                  "lights-out-4 B=3 K=2", "lights-out-4 B=5 K=4"])
+def test_lazy_qstar_pops_what_plain_qstar_pops(exact, case):
+    """Differential: lazy ranked edges with refills pop the same edges, iteration by iteration, as a Q* that pushes
+    every edge (noisy, inconsistent Q, so refills, duplicates and reopenings happen)."""
+    name, batch, ranked = case.split()
+    batch_size, ranked = int(batch[2:]), int(ranked[2:])
+    if name == "8-puzzle":
+        puzzle, q_fn = PUZZLE, _noisy_8_puzzle_q(exact)
+        starts = instances(exact, 10, 12, 22, seed=5)
+    else:
+        from rlkit.envs.lights_out import LightsOut
+
+        puzzle = LightsOut(4)
+        q_fn = _lights_out_q(puzzle)
+        starts = puzzle.scramble(10, 8, np.random.default_rng(3))
+    seen, repeats = set(), [0]
+
+    def counting_q(states):  # a state scored twice was refilled (its Q recomputed)
+        for key in puzzle.hash(states).tolist():
+            repeats[0] += key in seen
+            seen.add(key)
+        return q_fn(states)
+
+    for start in starts:
+        lazy = []
+        qstar(puzzle, start, counting_q, batch_size=batch_size, weight=0.8, ranked_edges=ranked,
+              max_iterations=60, trace=lazy)
+        plain = _plain_qstar_trace(puzzle, start, q_fn, batch_size, 0.8, 60)
+        assert len(lazy) == len(plain)
+        for iteration, ((lazy_p, lazy_a), (plain_p, plain_a)) in enumerate(zip(lazy, plain)):
+            assert lazy_p.tolist() == plain_p.tolist() and lazy_a.tolist() == plain_a.tolist(), iteration
+    if min(ranked, puzzle.num_actions) < puzzle.num_actions and max(ranked, 2 * batch_size) < puzzle.num_actions:
+        assert repeats[0] > 0  # the case exercised refills

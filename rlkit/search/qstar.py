@@ -8,9 +8,12 @@ against the closed table) and scores all the new children's edges with ONE batch
 Lazy edge pushing (why: with 1884 meta-actions, pushing every edge of every child would put A heap entries per
 generated state on the heap, and popping a few of them is all the search ever does). Each node keeps its actions
 ranked by Q; only its best not-yet-popped edge is on the heap. Popping edge number r of a node pushes edge r + 1,
-whose priority is >= edge r's, so edges still leave the heap in priority order. A node stores its first
-``ranked_edges`` ranks (K); the rare node whose K-th edge is popped has its Q-values recomputed in the iteration's
-network call, its remaining A - K actions ranked once and kept beside it ("refill"). For A <= K nothing is recomputed.
+whose priority is >= edge r's, so edges still leave the heap in priority order. A node stores its first K ranks
+(K = max(``ranked_edges``, 2 B), at most A); a node left with fewer than B stored ranks after a batch has its
+Q-values recomputed in that iteration's network call and its remaining A - K actions ranked once and kept beside
+it ("refill"). So at the start of every batch each node has at least B stored ranks or all of them, a batch (at
+most B pops of one node) never runs out, and the popped edges are exactly those of a batched Q* that pushes every
+edge (``tests/test_search.py`` compares the two iteration by iteration). For A <= K nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -35,14 +38,16 @@ def qstar(
     max_seconds: float | None = None,
     max_iterations: int | None = None,
     ranked_edges: int = 16,
+    trace: list | None = None,
 ) -> SearchResult:
     """Batched weighted Q* from ``start_state`` (D,) to the puzzle's goal.
 
     q_fn: states (N, D) -> (N, A) estimates of c(s, a) + cost-to-go(child) (numpy or anything np.asarray takes);
     never called on goal states. batch_size: edges popped per iteration (B). weight: lambda on g. max_nodes /
     max_seconds / max_iterations: budgets (the best goal found so far is returned when one runs out).
-    ranked_edges: ranked actions stored per node (K) before a refill. Stops by ``common.goal_reached``: shortest
+    ranked_edges: ranked actions stored per node before a refill (raised to 2 B, capped at A). Stops by ``common.goal_reached``: shortest
     paths at weight 1 when Q(s, a) <= c(s, a) + h*(child) for every edge.
+    trace: when a list, each iteration appends its popped edges as (parent ids (M,), actions (M,)).
     """
     check_arguments(batch_size, weight)
     start_time = time.perf_counter()
@@ -50,7 +55,7 @@ def qstar(
     stats = dict(nodes_generated=1, iterations=0, network_calls=0, expansions=0)
     if puzzle.is_goal(tree.states[:1])[0]:
         return finish(tree, 0, start_time, **stats, stop_reason="proved")
-    ranks = EdgeRanks(puzzle.num_actions, min(puzzle.num_actions, max(1, ranked_edges)))
+    ranks = EdgeRanks(puzzle.num_actions, min(puzzle.num_actions, max(1, ranked_edges, 2 * batch_size)))
     open_list: list[tuple[float, int, int]] = []  # (priority, node id, rank of the node's edge)
     ranks.store(np.zeros(1, dtype=np.int64), _q_array(q_fn, tree.states[:1], puzzle.num_actions))
     stats["network_calls"] += 1
@@ -65,12 +70,14 @@ def qstar(
         if popped is None:
             stop_reason = "proved"
             break
-        parents, actions, refill = popped
+        parents, actions, refill, unpushed = popped
         if not len(parents):
             stop_reason = "exhausted"
             break
         stats["iterations"] += 1
         stats["expansions"] += len(parents)
+        if trace is not None:
+            trace.append((parents, actions))
         children, costs = puzzle.next_states(tree.states[parents], actions)
         g = tree.g[parents] + costs
         stats["nodes_generated"] += len(children)
@@ -93,8 +100,10 @@ def qstar(
                           np.zeros(len(fresh), dtype=np.int64))
             if len(refill):
                 first = ranks.refill(refill, q[len(fresh):])
-                _push_all(open_list, weight * tree.g[refill] + first, refill,
-                          np.full(len(refill), ranks.kept, dtype=np.int64))
+                # Only a node whose last stored edge was popped has no heap entry; the others have one already.
+                waiting = np.isin(refill, unpushed)
+                _push_all(open_list, weight * tree.g[refill[waiting]] + first[waiting], refill[waiting],
+                          np.full(int(waiting.sum()), ranks.kept, dtype=np.int64))
     return finish(tree, best_node, start_time, **stats, stop_reason=stop_reason)
 
 
@@ -134,6 +143,10 @@ class EdgeRanks:
             self.overflow[node] = (actions[i], values[i])
         return values[:, 0]
 
+    def refilled(self, node: int) -> bool:
+        """True once every rank of ``node`` is stored (refilled, or K = A)."""
+        return self.kept == self.num_actions or node in self.overflow
+
     def action(self, node: int, rank: int) -> int:
         if rank < self.kept:
             return int(self.ranked_actions[node, rank])
@@ -158,13 +171,18 @@ class EdgeRanks:
 
 
 def _pop_edges(open_list: list, tree: SearchTree, ranks: EdgeRanks, batch_size: int, weight: float,
-               best_cost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Pop up to B live edges in priority order -> (parent ids (M,), actions (M,), nodes to refill); None once the
-    stopping rule holds before any edge was popped. Each popped edge's successor in its node's ranking is pushed
-    at once (it may be popped in the same batch) unless it needs a refill."""
+               best_cost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Pop up to B live edges in priority order -> (parent ids (M,), actions (M,), nodes to refill, the refill
+    nodes with no edge on the heap); None once the stopping rule holds before any edge was popped.
+
+    Each popped edge's successor in its node's ranking is pushed at once (it may be popped in the same batch); a
+    node left with fewer than B stored ranks is refilled in this iteration's network call, so it can serve the
+    next batch in full (see the module docstring).
+    """
     parents: list[int] = []
     actions: list[int] = []
-    refill: list[int] = []
+    next_rank: dict[int, int] = {}
+    unpushed: list[int] = []
     while open_list and len(parents) < batch_size:
         priority, node, rank = open_list[0]
         if goal_reached(weight, best_cost, priority):
@@ -174,16 +192,19 @@ def _pop_edges(open_list: list, tree: SearchTree, ranks: EdgeRanks, batch_size: 
             continue  # a cheaper path to this state was found: its new node carries the edges now
         parents.append(node)
         actions.append(ranks.action(node, rank))
+        next_rank[node] = rank + 1
         if rank + 1 < ranks.num_actions:
             q_next = ranks.q(node, rank + 1)
             if q_next is None:
-                refill.append(node)
+                unpushed.append(node)  # its last stored edge: the batch is full now (a refill pushes the next)
             else:
                 heapq.heappush(open_list, (weight * float(tree.g[node]) + q_next, node, rank + 1))
     if not parents and best_cost < math.inf:
         return None
+    refill = [node for node, rank in next_rank.items()
+              if rank < ranks.num_actions and ranks.kept - rank < batch_size and not ranks.refilled(node)]
     as_ids = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
-    return as_ids(parents), as_ids(actions), as_ids(refill)
+    return as_ids(parents), as_ids(actions), as_ids(refill), as_ids(unpushed)
 
 
 def _q_array(q_fn: Callable, states: np.ndarray, num_actions: int) -> np.ndarray:
