@@ -34,10 +34,13 @@ PRESETS: dict[str, tuple[type, dict[str, Any]]] = {
     "qstar": (QStarAgent, {}),
 }
 PUZZLE_AGENTS = ("qstar",)
+PRESET_FLAGS = ("double", "dueling")  # None in an unresolved config: the preset decides (False when it says nothing)
 
 
 def resolve_preset(config: Config) -> Config:
     """Apply the flags ``agent.name`` implies; a flag the config sets to the opposite value is an error.
+
+    Idempotent, and a config dumped before or after resolution resolves to the same flags.
 
     Returns a new Config (the input is not modified).
     """
@@ -54,13 +57,14 @@ def resolve_preset(config: Config) -> Config:
                           f"'{name}' acts in envs; use agent.name=qstar or drop the puzzle section")
     implied = PRESETS[name][1]
     agent = config.agent.model_copy()
-    for field, value in implied.items():
-        if field in config.agent.model_fields_set and getattr(config.agent, field) != value:
+    for field in PRESET_FLAGS:
+        value, wanted = getattr(config.agent, field), implied.get(field)
+        if value is not None and wanted is not None and value != wanted:
             raise ConfigError(
-                f"config field 'agent.{field}': agent '{name}' implies {field}={str(value).lower()}, but the config "
-                f"sets {field}={str(getattr(config.agent, field)).lower()}; drop agent.{field} or pick another agent.name"
+                f"config field 'agent.{field}': agent '{name}' implies {field}={str(wanted).lower()}, but the config "
+                f"sets {field}={str(value).lower()}; drop agent.{field} or pick another agent.name"
             )
-        setattr(agent, field, value)
+        setattr(agent, field, bool(wanted if value is None else value))
     return config.model_copy(update={"agent": agent})
 
 

@@ -93,8 +93,12 @@ class AgentConfig(_Section):
     """The learning agent. ``name`` picks a registry preset (dqn, double_dqn, dueling_dqn, double_dueling_dqn)."""
 
     name: str = Field("dqn", description="agent preset from the registry")
-    double: bool = Field(False, description="Double DQN: online net picks the next action, target net scores it")
-    dueling: bool = Field(False, description="dueling head: V(s) + A(s, a) - mean_a A(s, a)")
+    # None until resolved: "what agent.name implies" (false for plain dqn). A dumped unresolved config then reads
+    # back as unresolved, not as an explicit false that contradicts its preset.
+    double: Optional[bool] = Field(None, description="Double DQN: online net picks the next action, target net "
+                                                     "scores it (default: as agent.name implies)")
+    dueling: Optional[bool] = Field(None, description="dueling head: V(s) + A(s, a) - mean_a A(s, a) (default: as "
+                                                      "agent.name implies)")
     n_step: int = Field(1, ge=1, le=100, description="steps summed in the TD target")
     gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount factor")
     lr: float = Field(1e-4, gt=0.0, le=1.0, description="Adam learning rate")

@@ -74,3 +74,17 @@ def test_saved_config_round_trips(tmp_path):
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["train"]["total_steps"] == 1234
     assert load_config(tmp_path / "config.yaml") == config
     assert apply_overrides(config, ["train.total_steps=99"]).train.total_steps == 99
+
+
+@pytest.mark.parametrize("name", ["dqn", "double_dqn", "dueling_dqn", "double_dueling_dqn"])
+def test_config_survives_a_dict_round_trip_before_and_after_resolving_its_preset(name):
+    from rlkit.config import config_from_dict, config_to_dict
+
+    config = load_config(CARTPOLE, [f"agent.name={name}"])
+    resolved = resolve_preset(config)
+    for stored in (config, resolved):  # what a tuner, a config.yaml or a checkpoint writes
+        again = resolve_preset(config_from_dict(config_to_dict(stored)))
+        assert (again.agent.double, again.agent.dueling) == (resolved.agent.double, resolved.agent.dueling)
+    assert resolved.agent.double == ("double" in name) and resolved.agent.dueling == ("dueling" in name)
+    with pytest.raises(ConfigError, match="implies"):  # an explicit contradiction is still one
+        resolve_preset(load_config(CARTPOLE, ["agent.name=double_dqn", "agent.double=false"]))
