@@ -89,10 +89,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def capture_rng_states() -> dict[str, Any]:
-    """The global RNG states of torch, numpy and Python, in a form ``weights_only`` loading accepts."""
+    """The global RNG states of torch (CPU and every CUDA device), numpy and Python, in a form ``weights_only``
+    loading accepts."""
     kind, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)
     return {
         "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
         # numpy arrays are not plain data for the safe unpickler; a JSON string is.
         "numpy": json.dumps([kind, key.tolist(), int(pos), int(has_gauss), float(gauss)]),
         "python": json.dumps(random.getstate()),
@@ -100,8 +102,12 @@ def capture_rng_states() -> dict[str, Any]:
 
 
 def restore_rng_states(states: dict[str, Any]) -> None:
-    """Inverse of ``capture_rng_states``."""
+    """Inverse of ``capture_rng_states``. CUDA states are restored when this machine has as many CUDA devices as
+    the one that saved them (a run moved between a GPU and a CPU machine keeps its CPU streams only)."""
     torch.set_rng_state(states["torch"])
+    cuda = states.get("cuda") or []
+    if cuda and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
+        torch.cuda.set_rng_state_all(cuda)
     kind, key, pos, has_gauss, gauss = json.loads(states["numpy"])
     np.random.set_state((kind, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
     version, internal, gauss_next = json.loads(states["python"])

@@ -220,6 +220,10 @@ class Config(_Section):
             raise ValueError(f"replay.capacity ({self.replay.capacity}) must hold one step of env.num_envs envs")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got '{self.device}'")
+        if self.distributed.num_actors > 0 and self.replay.save_with_checkpoint:
+            raise ValueError("replay.save_with_checkpoint is not supported with distributed.num_actors > 0 (the "
+                             "sharded Ape-X replay is not saved; a resumed run refills it); set "
+                             "replay.save_with_checkpoint=false")
         return self
 
 

@@ -107,15 +107,22 @@ def warm_start(agent: Any, path: str | Path, obs_shape: tuple[int, ...], num_act
 def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Play ``episodes`` full episodes with epsilon-greedy actions (greedy by default) on a single env.
 
-    Episode k is reset with seed ``seed + k`` so evaluations are repeatable. Returns (returns, lengths).
+    Episode k is reset with seed ``seed + k`` so evaluations are repeatable. Exploration (``epsilon`` > 0) draws
+    from an RNG of the evaluation's own, seeded by ``seed``, never from the agent's: how often a run evaluates
+    cannot change what its training explores. Returns (returns (episodes,) float64, lengths (episodes,) int64).
     """
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
+    rng = np.random.default_rng([seed, 0x5EED])
+    num_actions = int(env.action_space.n)
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         done = False
         while not done:
-            action = agent.act(obs, epsilon)
+            if epsilon > 0 and rng.random() < epsilon:
+                action = int(rng.integers(num_actions))
+            else:
+                action = agent.act(obs, 0.0)
             obs, reward, terminated, truncated, _ = env.step(action)
             returns[episode] += float(reward)
             lengths[episode] += 1

@@ -16,7 +16,8 @@ import torch
 
 from rlkit.agents.registry import build_puzzle_agent
 from rlkit.evaluate import agent_from_checkpoint, warm_start
-from rlkit.trainer import EVAL_SEED_OFFSET, Trainer, TrainResult
+from rlkit.seeding import PUZZLE_EVALUATION, derive_seed
+from rlkit.trainer import Trainer, TrainResult
 
 
 class PuzzleTrainer(Trainer):
@@ -80,7 +81,7 @@ class PuzzleTrainer(Trainer):
         """Greedy solve rate per scramble depth; the mean over depths is the run's evaluation score."""
         cfg = self.config
         started = time.perf_counter()
-        rng = np.random.default_rng(cfg.seed + EVAL_SEED_OFFSET)  # the same states at every evaluation
+        rng = np.random.default_rng(derive_seed(cfg.seed, PUZZLE_EVALUATION))  # the same states at every evaluation
         with torch.inference_mode():
             rates = self.agent.solve_rate(cfg.puzzle.eval_depths, cfg.puzzle.eval_states, rng)
         self.eval_seconds += time.perf_counter() - started

@@ -29,10 +29,8 @@ from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, RunDirError, TrainingError
 from rlkit.evaluate import agent_from_checkpoint, run_episodes, warm_start
 from rlkit.replay import build_replay, read_replay_step
+from rlkit.seeding import eval_seed, train_env_seed
 from rlkit.vec import make_env, make_vec_env
-
-# Evaluation episodes use seeds far from the training envs' so the two never replay the same episodes.
-EVAL_SEED_OFFSET = 1_000_000
 
 
 @dataclass
@@ -159,7 +157,7 @@ class Trainer:
             warmup = max(cfg.replay.batch_size, min(train_cfg.learning_starts, cfg.replay.capacity))
         writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if self.step else None)
         bar = self._progress_bar()
-        obs = env.reset(seed=cfg.seed + self.step)
+        obs = env.reset(seed=train_env_seed(cfg.seed, self.step))  # a resume gets fresh, non-overlapping seeds
         loss_sum = torch.zeros((), device=self.device)
         window_updates, window_start, window_step = 0, time.perf_counter(), self.step
         started, stopped_early = time.perf_counter(), False
@@ -266,7 +264,7 @@ class Trainer:
 
     def _evaluate(self, writer: Any) -> tuple[float, float]:
         cfg = self.config
-        seed = cfg.seed + EVAL_SEED_OFFSET
+        seed = eval_seed(cfg.seed)  # never among the training envs' seeds (rlkit/seeding.py)
         started = time.perf_counter()
         with torch.inference_mode():
             returns, lengths = run_episodes(self.agent, self.eval_env, cfg.train.eval_episodes,

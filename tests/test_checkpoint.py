@@ -86,3 +86,23 @@ def test_rng_states_round_trip():
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+def test_rng_states_include_cuda_when_present(monkeypatch):
+    import torch
+
+    from rlkit.checkpoint import capture_rng_states, restore_rng_states
+
+    saved = [torch.arange(4, dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: saved)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.append(states))
+    states = capture_rng_states()
+    assert torch.equal(states["cuda"][0], saved[0])
+    restore_rng_states(states)
+    assert len(restored) == 1 and torch.equal(restored[0][0], saved[0])
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)  # another machine: CPU streams only
+    restore_rng_states(states)
+    assert len(restored) == 1

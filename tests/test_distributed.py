@@ -120,3 +120,10 @@ def test_restarted_actor_cuts_its_shard_before_the_new_episode(tmp_path):
     assert batch.rewards.tolist() == [1.0] and batch.discounts.tolist() == [0.5]
     assert batch.next_obs[0].tolist() == [2.0] * 4  # bootstraps from the pre-crash state, not the new episode's
     trainer._close()
+
+
+def test_saving_the_sharded_replay_is_refused_not_ignored():
+    from rlkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="save_with_checkpoint is not supported with distributed"):
+        load_config(APEX, ["replay.save_with_checkpoint=true"])

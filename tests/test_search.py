@@ -268,3 +268,15 @@ def test_lazy_qstar_pops_what_plain_qstar_pops(exact, case):
             assert lazy_p.tolist() == plain_p.tolist() and lazy_a.tolist() == plain_a.tolist(), iteration
     if min(ranked, puzzle.num_actions) < puzzle.num_actions and max(ranked, 2 * batch_size) < puzzle.num_actions:
         assert repeats[0] > 0  # the case exercised refills
+
+
+def test_search_tree_keeps_only_the_cheapest_copy_within_a_batch():
+    from rlkit.search.common import SearchTree
+
+    tree = SearchTree(PUZZLE, PUZZLE.goal_states(1)[0])
+    state = PUZZLE.scramble(1, 5, np.random.default_rng(0))
+    other = PUZZLE.scramble(1, 9, np.random.default_rng(1))
+    batch = np.concatenate([state, other, state, state])
+    ids = tree.add(batch, np.array([5.0, 4.0, 3.0, 3.0]), np.zeros(4, np.int64), np.zeros(4, np.int64))
+    assert (ids >= 0).tolist() == [False, True, True, False]  # the g = 3 copy, once; never the g = 5 one
+    assert tree.reopened == 0 and tree.closed_hits == 2 and tree.size == 3

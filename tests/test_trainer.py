@@ -110,3 +110,30 @@ def test_load_agent_acts_in_its_env(tmp_path):
     action = agent.act(obs)
     assert action in (0, 1)
     assert agent.act(np.stack([obs, obs])).shape == (2,)
+
+
+def test_evaluation_with_epsilon_does_not_change_training(tmp_path):
+    """Evaluation explores with its own RNG: how often it runs cannot move the agent's exploration draws."""
+    runs = [train(fast_config(tmp_path / f"run{every}", "exploration.eval_epsilon=0.2", f"train.eval_every={every}"),
+                  progress=False) for every in (0, 150)]
+    first, second = (_weights(run.checkpoint) for run in runs)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert runs[0].episodes == runs[1].episodes
+
+
+def test_evaluation_with_epsilon_is_repeatable_and_explores():
+    from rlkit.evaluate import run_episodes
+    from rlkit.vec import make_env
+
+    class Always0:
+        rng = np.random.default_rng(0)
+
+        def act(self, obs, epsilon=0.0):
+            assert epsilon == 0.0  # exploration is drawn by the evaluation itself
+            return 0
+
+    env = make_env("CartPole-v1")
+    greedy = run_episodes(Always0(), env, 3, 0.0, seed=5)
+    noisy = [run_episodes(Always0(), env, 3, 0.5, seed=5) for _ in range(2)]
+    assert np.array_equal(noisy[0][0], noisy[1][0]) and not np.array_equal(greedy[1], noisy[0][1])
+    env.close()

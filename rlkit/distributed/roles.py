@@ -16,6 +16,7 @@ from rlkit.agents.registry import build_agent
 from rlkit.config import Config, config_from_dict
 from rlkit.device import resolve_device
 from rlkit.replay import Batch, ReplayBuffer, build_replay
+from rlkit.seeding import actor_seed
 from rlkit.vec import make_vec_env
 
 
@@ -65,7 +66,7 @@ class ActorRole:
             torch.set_num_threads(cfg.threads)
         self.index = index
         self.epsilon = actor_epsilon(index, num_actors, dist.eps_base, dist.eps_alpha)
-        seed = cfg.seed + 1000 * (index + 1)
+        seed = actor_seed(cfg.seed, index)  # env i gets seed + i: no overlap between actors however many envs
         self.env = make_vec_env(cfg.env.id, cfg.env.num_envs, seed, cfg.env.vectorization, cfg.env.kwargs,
                                 cfg.env.atari)
         self.agent = build_agent(cfg, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions,

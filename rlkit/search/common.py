@@ -73,15 +73,24 @@ class SearchTree:
     def add(self, states: np.ndarray, g: np.ndarray, parents: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Insert generated children. states (M, D), g (M,), parents (M,), actions (M,) -> ids (M,), -1 = dropped.
 
-        The loop is over dict look-ups only (the one per-state Python operation search needs); duplicates inside
-        the batch are resolved in order, so the batch's best copy of a state wins.
+        The loop is over dict look-ups only (the one per-state Python operation search needs). Of several copies
+        of one state in the batch only the cheapest (the first of equals) is considered; the others count as
+        closed hits, so no worse copy becomes a node (and gets scored) only to be reopened at once.
         """
         keys = self.puzzle.hash(states).tolist()
         g_list = g.tolist()
         ids = np.full(len(keys), -1, dtype=np.int64)
         next_id = self.size
         closed = self.closed
+        cheapest: dict[Any, int] = {}
         for i, key in enumerate(keys):
+            best = cheapest.get(key)
+            if best is None or g_list[i] < g_list[best]:
+                cheapest[key] = i
+        for i, key in enumerate(keys):
+            if cheapest[key] != i:
+                self.closed_hits += 1
+                continue
             known = closed.get(key)
             if known is not None:
                 if known[0] <= g_list[i]:
