@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Convert an SB3 DQN (MlpPolicy) model without unpickling it.")
     importer.add_argument("model", help="SB3 model .zip")
     importer.add_argument("--out", help="output checkpoint (default: MODEL.pt beside the zip)")
-    importer.add_argument("--env", help="env id the model was trained on (checked against its spaces)")
+    importer.add_argument("--env", required=True,
+                          help="env id the model was trained on (SB3 zips do not record it; checked against the "
+                               "model's spaces)")
     return parser
 
 
@@ -175,8 +177,7 @@ def _import_sb3(args: argparse.Namespace) -> int:
 
     out = args.out or str(Path(args.model).with_suffix(".pt"))
     path = import_sb3(args.model, out, env_id=args.env)
-    hint = f"rlkit eval {path}" if args.env else f"rlkit eval {path} --env ENV_ID"
-    print(f"wrote {path}; evaluate it with: {hint}")
+    print(f"wrote {path}; evaluate it with: rlkit eval {path}")
     return 0
 
 

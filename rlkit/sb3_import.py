@@ -35,7 +35,6 @@ from rlkit.errors import CheckpointError, RlkitError
 from rlkit.vec import make_env
 
 DQN_POLICIES = {"DQNPolicy", "MlpPolicy"}
-UNKNOWN_ENV = "unknown"  # env.id of an import made without env_id
 _LINEAR = re.compile(r"^(q_net|q_net_target)\.q_net\.(\d+)\.(weight|bias)$")
 
 
@@ -43,10 +42,16 @@ def import_sb3(model_zip: str | Path, out_path: str | Path, env_id: str | None =
                env_kwargs: dict[str, Any] | None = None) -> Path:
     """Convert an SB3 DQN ``.zip`` into an rlkit checkpoint at ``out_path``; returns the path.
 
+    ``env_id`` is required: an SB3 zip records the spaces but not the env id, and a checkpoint without one could
+    not be evaluated or exported later. The model's spaces are checked against that env.
+
     Raises CheckpointError (one line) for a file that is not an SB3 model, or an unsupported model (not DQN, not an
     MLP policy, not Box observations / Discrete actions), or spaces that do not match ``env_id``.
     """
     model_zip = Path(model_zip)
+    if not env_id:
+        raise CheckpointError(f"'{model_zip}': an SB3 zip does not record its env id; pass the env the model was "
+                              "trained on (env_id=..., or --env ID on the command line)")
     data, state = _read_zip(model_zip)
     where = f"'{model_zip}'"
     policy = _pickled_names(data.get("policy_class"))
@@ -57,9 +62,8 @@ def import_sb3(model_zip: str | Path, out_path: str | Path, env_id: str | None =
     num_actions = _discrete_space(data.get("action_space"), where)
     _check_policy_kwargs(data.get("policy_kwargs") or {}, where)
     online, target, hidden = _convert_weights(state, obs_shape, num_actions, where)
-    config = _config(data, hidden, env_id or UNKNOWN_ENV, env_kwargs or {}, where)
-    if env_id is not None:
-        _check_env(env_id, env_kwargs or {}, obs_shape, num_actions, where)
+    config = _config(data, hidden, env_id, env_kwargs or {}, where)
+    _check_env(env_id, env_kwargs or {}, obs_shape, num_actions, where)
     agent = build_agent(config, obs_shape, obs_dtype, num_actions, torch.device("cpu"))
     agent.online.load_state_dict(online)
     agent.target.load_state_dict(target)
@@ -90,8 +94,14 @@ def _read_zip(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             warnings.simplefilter("ignore")
             state = torch.load(io.BytesIO(policy_bytes), map_location="cpu", weights_only=True)
     except Exception as error:  # the safe unpickler refuses objects; damaged files raise various errors
-        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"refused or could not read '{path}'/policy.pth ({first}); only plain state dicts "
+        refused = _refused_globals(policy_bytes)
+        if refused:
+            raise CheckpointError(f"refused '{path}'/policy.pth: it asks the unpickler for {', '.join(refused)}, "
+                                  "which rlkit never builds (nothing was run); only plain state dicts "
+                                  "are loaded") from None
+        reason = " ".join(str(error).split()) or type(error).__name__
+        reason = reason if len(reason) <= 160 else reason[:160].rsplit(" ", 1)[0] + " ..."
+        raise CheckpointError(f"refused or could not read '{path}'/policy.pth ({reason}); only plain state dicts "
                               "are loaded") from None
     if not isinstance(data, dict) or not isinstance(state, dict):
         raise CheckpointError(f"'{path}' does not look like a Stable-Baselines3 model")
@@ -103,8 +113,15 @@ def _pickled_names(entry: Any) -> list[str]:
     if not isinstance(entry, dict) or ":serialized:" not in entry:
         return []
     try:
-        payload = base64.b64decode(entry[":serialized:"])
-        names, strings = [], []
+        return _pickle_globals(base64.b64decode(entry[":serialized:"]))
+    except (binascii.Error, ValueError, TypeError):
+        return []
+
+
+def _pickle_globals(payload: bytes) -> list[str]:
+    """'module.Name' of every global a pickle references, in order, read with pickletools (nothing runs)."""
+    names, strings = [], []
+    try:
         for opcode, argument, _ in pickletools.genops(payload):
             if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
                 strings.append(argument)
@@ -112,9 +129,23 @@ def _pickled_names(entry: Any) -> list[str]:
                 names.append(str(argument).replace(" ", "."))
             elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
                 names.append(f"{strings[-2]}.{strings[-1]}")
-        return names
-    except (binascii.Error, ValueError, TypeError):
-        return []
+    except (ValueError, TypeError):
+        pass  # a damaged pickle: the names read so far
+    return names
+
+
+def _refused_globals(policy_bytes: bytes) -> list[str]:
+    """The globals of a policy.pth (a torch zip's data.pkl, or a bare pickle) outside what a state dict needs."""
+    payload = policy_bytes
+    try:
+        with zipfile.ZipFile(io.BytesIO(policy_bytes)) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("data.pkl")]
+            if pickles:
+                payload = archive.read(pickles[0])
+    except zipfile.BadZipFile:
+        pass
+    allowed = ("torch.", "collections.OrderedDict", "_codecs.encode")
+    return sorted({name for name in _pickle_globals(payload) if not name.startswith(allowed)})
 
 
 def _box_space(entry: Any, where: str) -> tuple[tuple[int, ...], str]:

@@ -292,3 +292,12 @@ def test_cost_report_measures_latency(checkpoints, tmp_path):
     assert report.parameters == 67_586 and report.macs == 4 * 256 + 256 * 256 + 256 * 2
     assert report.latency_us > 0 and report.precision == "fp32"
     assert "MACs/decision" in report.summary()
+
+
+def test_export_out_path_gains_the_onnx_suffix(checkpoints, tmp_path, capsys):
+    from rlkit.cli import main
+
+    assert main(["export", str(checkpoints["fp32"]), "--out", str(tmp_path / "policy"), "--observations", "50"]) == 0
+    assert (tmp_path / "policy.onnx").is_file() and (tmp_path / "policy.json").is_file()
+    assert not (tmp_path / "policy").exists()
+    assert "policy.onnx" in capsys.readouterr().out

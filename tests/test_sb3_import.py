@@ -42,25 +42,25 @@ def test_imported_q_values_are_identical(sb3_dqn, tmp_path):
     assert evaluate_checkpoint(checkpoint, episodes=1).returns.shape == (1,)
 
 
-def test_import_without_env_id_still_loads(sb3_dqn, tmp_path):
+def test_imported_agent_loads(sb3_dqn, tmp_path):
     _, path = sb3_dqn
-    agent = load_agent(import_sb3(path, tmp_path / "imported.pt"))
+    agent = load_agent(import_sb3(path, tmp_path / "imported.pt", env_id="CartPole-v1"))
     assert agent.obs_shape == (4,) and agent.num_actions == 2
 
 
 def test_non_dqn_model_is_refused(tmp_path):
     PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, device="cpu").save(tmp_path / "ppo.zip")
     with pytest.raises(CheckpointError, match="only Stable-Baselines3 DQN"):
-        import_sb3(tmp_path / "ppo.zip", tmp_path / "out.pt")
+        import_sb3(tmp_path / "ppo.zip", tmp_path / "out.pt", env_id="CartPole-v1")
 
 
 def test_other_refusals(sb3_dqn, tmp_path):
     _, path = sb3_dqn
     with pytest.raises(CheckpointError, match="not found"):
-        import_sb3(tmp_path / "missing.zip", tmp_path / "out.pt")
+        import_sb3(tmp_path / "missing.zip", tmp_path / "out.pt", env_id="CartPole-v1")
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="not a readable zip"):
-        import_sb3(tmp_path / "junk.zip", tmp_path / "out.pt")
+        import_sb3(tmp_path / "junk.zip", tmp_path / "out.pt", env_id="CartPole-v1")
     with pytest.raises(CheckpointError, match="expects observations"):
         import_sb3(path, tmp_path / "out.pt", env_id="MountainCar-v0")
     # a policy.pth holding an arbitrary pickled object is refused, not unpickled
@@ -68,8 +68,8 @@ def test_other_refusals(sb3_dqn, tmp_path):
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(hostile, "w") as target:
         for name in source.namelist():
             target.writestr(name, source.read(name) if name != "policy.pth" else pickle.dumps(Exception("boom")))
-    with pytest.raises(CheckpointError, match="refused or could not read"):
-        import_sb3(hostile, tmp_path / "out.pt")
+    with pytest.raises(CheckpointError, match="refused"):
+        import_sb3(hostile, tmp_path / "out.pt", env_id="CartPole-v1")
     # a Tanh MLP is refused: rlkit's torso is ReLU
     tanh = tmp_path / "tanh.zip"
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(tanh, "w") as target:
@@ -82,4 +82,33 @@ def test_other_refusals(sb3_dqn, tmp_path):
                 content = json.dumps(data)
             target.writestr(name, content)
     with pytest.raises(CheckpointError, match="Tanh"):
-        import_sb3(tanh, tmp_path / "out.pt")
+        import_sb3(tanh, tmp_path / "out.pt", env_id="CartPole-v1")
+
+
+def test_cli_import_asks_for_the_env_up_front(sb3_dqn, tmp_path, capsys):
+    from rlkit.cli import main
+
+    _, path = sb3_dqn
+    out = tmp_path / "imported.pt"
+    with pytest.raises(SystemExit) as exited:  # argparse's own check, one line through rlkit's parser
+        main(["import-sb3", str(path), "--out", str(out)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--env" in err and not out.exists()
+    with pytest.raises(CheckpointError, match="env_id"):
+        import_sb3(path, out)
+    assert main(["import-sb3", str(path), "--out", str(out), "--env", "CartPole-v1"]) == 0
+    assert main(["eval", str(out), "--episodes", "1"]) == 0
+
+
+def test_tampered_policy_names_the_refused_global(sb3_dqn, tmp_path):
+    _, path = sb3_dqn
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(hostile, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name) if name != "policy.pth" else pickle.dumps(Exception("boom")))
+    with pytest.raises(CheckpointError) as caught:
+        import_sb3(hostile, tmp_path / "out.pt", env_id="CartPole-v1")
+    message = str(caught.value)
+    assert "builtins.Exception" in message and "\n" not in message, message
+    assert message.rstrip().endswith("state dicts are loaded"), message

@@ -106,7 +106,7 @@ def export_checkpoint(
     agent.online.eval()  # what a deployment runs: batch norm on running statistics; also what parity compares with
     trained = config.agent.net.quant
     mode = _resolve_mode(quantize, trained, checkpoint_path)
-    out_path = Path(out_path)
+    out_path = onnx_path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     ternary: list[str] = []
     try:
@@ -138,6 +138,13 @@ def export_checkpoint(
 
 
 export_onnx = export_checkpoint  # the name rlkit.edge's public API uses
+
+
+def onnx_path(out_path: str | Path) -> Path:
+    """Where an export to ``out_path`` writes its graph: the path itself when it ends in .onnx, else PATH.onnx
+    (the metadata goes beside it as PATH.json)."""
+    out_path = Path(out_path)
+    return out_path if out_path.suffix == ".onnx" else out_path.with_name(out_path.name + ".onnx")
 
 
 def quantize_int8_ptq(fp32_onnx: str | Path, out_path: str | Path, calibration: np.ndarray, per_channel: bool = True,
