@@ -75,7 +75,7 @@ class DQNAgent:
             # Quantisation-aware training swaps the linear layers for fake-quant ones (agents/edge.py).
             from .edge import quantize_network
 
-            network = quantize_network(network, net.quant, net.ternary_scale)
+            network = quantize_network(network, net.quant, net.ternary_scale, net.keep_fp32)
         return network
 
     # -- acting -------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ float32 (b1.58 layers have none; ours keep them so a swapped layer computes the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -172,16 +172,39 @@ class TernaryLinear(_FakeQuantLinear):
         return f"{super().extra_repr()}, ternary {self.scale}"
 
 
-def quantize_network(network: nn.Module, mode: str, scale: str = "absmean") -> nn.Module:
-    """Swap every ``nn.Linear`` in ``network`` (in place) for an Int8Linear or TernaryLinear with the same weights.
+KEEP_FP32 = ("first", "head")  # layers a quantised network may keep in fp32
 
-    mode: 'int8' or 'ternary'; scale: the ternary weight scale. Convolutions, norms and activations are kept (the
-    layer names, hence the state-dict keys of weights and biases, do not change). Returns the network.
+
+def quantize_network(network: nn.Module, mode: str, scale: str = "absmean", keep_fp32: Sequence[str] = ()) -> nn.Module:
+    """Swap the ``nn.Linear`` layers of ``network`` (in place) for Int8Linear or TernaryLinear with the same weights.
+
+    mode: 'int8' or 'ternary'; scale: the ternary weight scale; keep_fp32: layers left in fp32 ('first': the
+    torso's first linear layer, 'head': the head's layers), the usual way to buy accuracy with a few bytes: the
+    input layer sees raw observations and the head's output grid sets the Q-value resolution. Convolutions, norms
+    and activations are kept (the layer names, hence the state-dict keys of weights and biases, do not change).
+    Returns the network.
     """
     if mode not in ("int8", "ternary"):
         raise ValueError(f"quantisation mode must be 'int8' or 'ternary', got '{mode}'")
-    for name, child in list(network.named_children()):
+    unknown = sorted(set(keep_fp32) - set(KEEP_FP32))
+    if unknown:
+        raise ValueError(f"keep_fp32 names layers {', '.join(KEEP_FP32)}, got {', '.join(unknown)}")
+    kept = set()
+    linears = [name for name, module in network.named_modules() if type(module) is nn.Linear]
+    if "first" in keep_fp32 and linears:
+        kept.add(linears[0])
+    if "head" in keep_fp32:
+        kept.update(name for name in linears if name == "head" or name.startswith("head."))
+    _swap_linears(network, "", mode, scale, kept)
+    return network
+
+
+def _swap_linears(module: nn.Module, prefix: str, mode: str, scale: str, kept: set[str]) -> None:
+    for name, child in list(module.named_children()):
+        path = f"{prefix}{name}"
         if type(child) is nn.Linear:
+            if path in kept:
+                continue
             if mode == "int8":
                 layer: nn.Linear = Int8Linear(child.in_features, child.out_features, child.bias is not None)
             else:
@@ -191,10 +214,9 @@ def quantize_network(network: nn.Module, mode: str, scale: str = "absmean") -> n
                 layer.weight.copy_(child.weight)
                 if child.bias is not None:
                     layer.bias.copy_(child.bias)
-            setattr(network, name, layer)
+            setattr(module, name, layer)
         else:
-            quantize_network(child, mode, scale)
-    return network
+            _swap_linears(child, f"{path}.", mode, scale, kept)
 
 
 # -- policy distillation --------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class QStarAgent:
             # Quantisation-aware training swaps the linear layers for fake-quant ones, as for DQN (agents/edge.py).
             from .edge import quantize_network
 
-            network = quantize_network(network, net.quant, net.ternary_scale)
+            network = quantize_network(network, net.quant, net.ternary_scale, net.keep_fp32)
         return network
 
     # -- data -----------------------------------------------------------------------------------------------------

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "scales); ternary: a ternary-trained checkpoint")
     export.add_argument("--out", help="output .onnx path (default: beside the checkpoint)")
     export.add_argument("--observations", type=int, default=1000, help="parity (and calibration) observations")
+    export.add_argument("--keep-fp32", default="", metavar="LAYERS",
+                        help="int8 post-training: layers left in fp32, 'first' and/or 'head' (comma-separated)")
 
     importer = commands.add_parser("import-sb3", help="turn a Stable-Baselines3 DQN .zip into an rlkit checkpoint",
                                    description="Convert an SB3 DQN (MlpPolicy) model without unpickling it.")
@@ -161,7 +163,9 @@ def _export(args: argparse.Namespace) -> int:
     suffix = f"-{args.quantize}" if args.quantize else ""
     stem = source.parent.parent.name if source.is_file() and source.parent.name == "checkpoints" else source.stem
     default = (source if source.is_dir() else source.parent) / f"{stem}{suffix}.onnx"
-    report = edge.export_onnx(args.checkpoint, args.out or default, quantize=args.quantize, count=args.observations)
+    keep = tuple(name.strip() for name in args.keep_fp32.split(",") if name.strip())
+    report = edge.export_onnx(args.checkpoint, args.out or default, quantize=args.quantize, count=args.observations,
+                              keep_fp32=keep)
     print(report.summary())
     advice = report.advice()
     if advice:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlkit.errors import ConfigError
 
@@ -81,6 +81,9 @@ class NetConfig(_Section):
     quant: Literal["none", "int8", "ternary"] = Field(
         "none", description="quantisation-aware training of the linear layers: int8 fake-quant or ternary b1.58")
     ternary_scale: Literal["absmean", "absmedian"] = Field("absmean", description="weight scale of ternary layers")
+    keep_fp32: list[Literal["first", "head"]] = Field(
+        default_factory=list, description="layers a quantised network keeps in fp32: first (the torso's input "
+                                          "layer) and/or head")
 
     @model_validator(mode="after")
     def _positive_widths(self) -> "NetConfig":
@@ -201,7 +204,9 @@ class Config(_Section):
     seed: int = Field(0, ge=0, description="seeds torch, numpy, the replay buffer and the envs")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
     run_dir: Optional[str] = Field(None, description="where logs and checkpoints go; default runs/<config name>")
-    threads: int = Field(0, ge=0, description="torch intra-op CPU threads; 0 keeps torch's default (one per core)")
+    threads: Union[int, str] = Field(
+        "auto", description="torch intra-op CPU threads: auto (one for small networks, else the free cores: "
+                            "rlkit/threads.py), N, or 0 for torch's default (one per core)")
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
@@ -209,6 +214,13 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     puzzle: PuzzleConfig = Field(default_factory=PuzzleConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> int | str:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        raise ValueError(f"threads must be 'auto' or an integer >= 0, got {value!r}")
 
     @model_validator(mode="after")
     def _compatible(self) -> "Config":

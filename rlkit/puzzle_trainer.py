@@ -37,6 +37,10 @@ class PuzzleTrainer(Trainer):
         if self.config.puzzle.target_from:
             self.agent.bootstrap_network()  # a missing or foreign teacher fails here, before the run dir exists
 
+    def _update_rows(self) -> int:
+        """A puzzle update scores each state and all its children: batch x (actions + 1) rows."""
+        return self.config.puzzle.batch_size * (int(self.agent.puzzle.num_actions) + 1)
+
     def run(self) -> TrainResult:
         """Update until ``train.total_steps`` updates (or a mean solve rate of ``train.target_return``)."""
         from torch.utils.tensorboard import SummaryWriter

@@ -30,6 +30,7 @@ from rlkit.errors import CheckpointError, RunDirError, TrainingError
 from rlkit.evaluate import agent_from_checkpoint, run_episodes, warm_start
 from rlkit.replay import build_replay, read_replay_step
 from rlkit.seeding import eval_seed, train_env_seed
+from rlkit.threads import apply_threads
 from rlkit.vec import make_env, make_vec_env
 
 
@@ -109,14 +110,13 @@ class Trainer:
                  checkpoint: dict[str, Any] | None = None):
         self.config, self.run_dir = config, Path(run_dir)
         self.device = resolve_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         np.random.seed(config.seed)
         self.step = self.updates = self.episodes = self.evaluations = 0
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self._build(checkpoint)
+        self.threads = apply_threads(config.threads, self.agent.online, self._update_rows())
         if checkpoint is not None:
             self._restore(checkpoint)
         self._prepare_run_dir()
@@ -143,6 +143,10 @@ class Trainer:
                 warm_start(self.agent, config.agent.init_from, self.env.obs_shape, self.env.num_actions)
         else:
             self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(config)}, str(self.device))
+
+    def _update_rows(self) -> int:
+        """Rows one update pushes through the network (sets ``threads: auto``): a replay batch, twice for targets."""
+        return 2 * self.config.replay.batch_size
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:

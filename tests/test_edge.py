@@ -15,7 +15,7 @@ from rlkit.agents.registry import build_agent
 from rlkit.checkpoint import load_checkpoint
 from rlkit.edge import cost, export_onnx, load_policy
 from rlkit.edge.cost_model import PJ, analyze_onnx, summarize_layers
-from rlkit.edge.export import record_observations
+from rlkit.edge.parity import record_observations
 from rlkit.edge.graph import export_network
 from rlkit.errors import CheckpointError, RlkitError
 from rlkit.evaluate import load_agent, warm_start
@@ -158,6 +158,7 @@ def test_export_advice_only_for_int8_ptq_below_the_agreement_target(tmp_path):
         return ExportReport(tmp_path / "p.onnx", tmp_path / "p.json", mode, 1000, agreement, 0.5, 0.2, 10, 10, 40, 100)
 
     assert "quantisation-aware training" in report("int8-ptq", 0.83).advice()
+    assert "--keep-fp32" in report("int8-ptq", 0.83).advice()
     assert report("int8-ptq", 0.995).advice() is None
     assert report("int8-qat", 0.5).advice() is None and report("int8-ptq", float("nan")).advice() is None
 
@@ -301,3 +302,39 @@ def test_export_out_path_gains_the_onnx_suffix(checkpoints, tmp_path, capsys):
     assert (tmp_path / "policy.onnx").is_file() and (tmp_path / "policy.json").is_file()
     assert not (tmp_path / "policy").exists()
     assert "policy.onnx" in capsys.readouterr().out
+
+
+def test_quantize_network_keeps_named_layers_in_fp32():
+    network = quantize_network(build_q_network((4,), 2, 1, "mlp", [8, 8], True), "int8", keep_fp32=("first", "head"))
+    kinds = {name: type(module) for name, module in network.named_modules() if isinstance(module, nn.Linear)}
+    assert kinds["torso.layers.1"] is nn.Linear and kinds["head.value"] is nn.Linear
+    assert kinds["head.advantage"] is nn.Linear and kinds["torso.layers.3"] is Int8Linear
+    with pytest.raises(ValueError, match="keep_fp32"):
+        quantize_network(build_q_network((4,), 2, 1, "mlp", [8], False), "int8", keep_fp32=("tail",))
+
+
+def test_int8_ptq_keep_fp32_leaves_those_layers_float_and_reports_the_return(checkpoints, tmp_path):
+    report = export_onnx(checkpoints["fp32"], tmp_path / "keep.onnx", quantize="int8", count=300,
+                         keep_fp32=("first", "head"))
+    graph = onnx.load(str(tmp_path / "keep.onnx")).graph
+    int8 = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
+    assert [tuple(t.dims) for t in int8] == [(256, 256)]  # only the middle layer's weights are int8
+    assert report.returns is not None and report.returns.episodes == 10 and report.returns.agent_return > 0
+    assert "deployed: return" in report.summary()
+    assert json.loads((tmp_path / "keep.json").read_text())["keep_fp32"] == ["first", "head"]
+    with pytest.raises(RlkitError, match="keep-fp32"):
+        export_onnx(checkpoints["int8"], tmp_path / "qat.onnx", keep_fp32=("head",))
+
+
+def test_qat_fine_tune_with_fp32_head_exports_within_the_agreement_target(checkpoints, tmp_path):
+    """make run's recipe on a short run: int8 QAT from the fp32 checkpoint, head in fp32: the export follows its
+    torch agent on >= 99% of the parity states, and is also compared with the fp32 checkpoint it started from."""
+    tuned = train(fast_config(tmp_path / "tuned", "agent.net.hidden=[256,256]", "agent.net.quant=int8",
+                              "agent.net.keep_fp32=[head]", f"agent.init_from={checkpoints['fp32']}",
+                              "train.total_steps=600", "agent.lr=0.0001", "train.eval_every=0"),
+                  progress=False).checkpoint
+    report = export_onnx(tuned, tmp_path / "tuned.onnx", quantize="int8", count=500)
+    assert report.quantization == "int8-qat" and report.agreement >= 0.99, report.summary()
+    assert report.reference is not None and report.reference.checkpoint == str(checkpoints["fp32"])
+    assert 0.0 <= report.reference.agreement <= 1.0 and report.reference.returns is not None
+    assert "fine-tuned from" in report.summary()

@@ -17,6 +17,7 @@ from rlkit.config import Config, config_from_dict
 from rlkit.device import resolve_device
 from rlkit.replay import Batch, ReplayBuffer, build_replay
 from rlkit.seeding import actor_seed
+from rlkit.threads import apply_threads
 from rlkit.vec import make_vec_env
 
 
@@ -62,8 +63,6 @@ class ActorRole:
     def __init__(self, config: dict[str, Any], index: int, num_actors: int):
         self.config: Config = config_from_dict(config)
         cfg, dist = self.config, self.config.distributed
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
         self.index = index
         self.epsilon = actor_epsilon(index, num_actors, dist.eps_base, dist.eps_alpha)
         seed = actor_seed(cfg.seed, index)  # env i gets seed + i: no overlap between actors however many envs
@@ -72,6 +71,7 @@ class ActorRole:
         self.agent = build_agent(cfg, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions,
                                  resolve_device("cpu"))
         self.agent.rng = np.random.default_rng(seed)
+        apply_threads(cfg.threads, self.agent.online, cfg.env.num_envs)  # an actor's forward: one row per env
         self.obs = self.env.reset(seed=seed)
         self.weights_version = -1
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.agents.edge import KEEP_FP32
 from rlkit.checkpoint import load_checkpoint
 from rlkit.errors import RlkitError
 from rlkit.evaluate import agent_from_checkpoint
@@ -39,12 +40,15 @@ from rlkit.vec import make_env
 
 from .cost_model import analyze_onnx, summarize_layers
 from .graph import INPUT, OUTPUT, export_network
+from .parity import ReturnKept, parity_check, record_observations, return_kept
 from .runtime import METADATA_FORMAT, METADATA_VERSION, load_policy, metadata_path
 
 QUANTIZE = (None, "int8", "ternary")
 AGREEMENT_TARGET = 0.99  # greedy-action agreement an int8 export should keep
-CALIBRATION_SEED = 10_000  # rollout seeds: calibration and parity sets come from different episodes
+CALIBRATION_SEED = 10_000  # rollout seeds: calibration, parity and return episodes are all different episodes
 PARITY_SEED = 20_000
+RETURN_SEED = 30_000
+RETURN_EPISODES = 10
 
 
 @dataclass
@@ -62,6 +66,8 @@ class ExportReport:
     weight_bytes: int  # weights and biases at their stored precision (ternary: 2 bits/weight), with their scales
     fp32_weight_bytes: int  # the same parameters at 4 bytes each
     file_bytes: int  # size of the .onnx file (ternary weights sit there as int8: onnxruntime has no 2-bit type)
+    returns: ReturnKept | None = None  # the export against the torch agent in the env (None: no env to play)
+    reference: "ReferenceParity | None" = None  # against the fp32 checkpoint a QAT run was fine-tuned from
 
     @property
     def compression(self) -> float:
@@ -73,15 +79,36 @@ class ExportReport:
         if self.quantization != "int8-ptq" or not self.agreement < AGREEMENT_TARGET:
             return None
         return (f"note: greedy agreement {self.agreement:.1%} is below {AGREEMENT_TARGET:.0%}: this network's action "
-                f"gaps (max regret {self.max_regret:.3g}) are finer than post-training int8 rounding resolves; "
-                "quantisation-aware training (agent.net.quant=int8, or distil into an int8 student) exports with "
-                "its own rounding and agrees fully")
+                f"gaps (max regret {self.max_regret:.3g}) are finer than post-training int8 rounding resolves; keep "
+                "layers in fp32 (--keep-fp32 first,head) or fine-tune with int8 quantisation-aware training from "
+                "this checkpoint (agent.net.quant=int8 agent.net.keep_fp32=[head] agent.init_from=CKPT, as "
+                "configs/cartpole_dqn_int8.yaml does), which exports with its own rounding")
 
     def summary(self) -> str:
-        return (f"wrote {self.onnx_path} ({self.quantization}); parity on {self.observations:,} observations: "
-                f"greedy agreement {self.agreement:.1%}, max |dQ| {self.max_abs_dq:.3g}, max regret "
-                f"{self.max_regret:.3g}; {self.parameters:,} "
-                f"parameters, {self.weight_bytes:,} weight bytes ({self.compression:.1f}x smaller than fp32)")
+        lines = [f"wrote {self.onnx_path} ({self.quantization}); parity on {self.observations:,} observations: "
+                 f"greedy agreement {self.agreement:.1%}, max |dQ| {self.max_abs_dq:.3g}, max regret "
+                 f"{self.max_regret:.3g}; {self.parameters:,} parameters, {self.weight_bytes:,} weight bytes "
+                 f"({self.compression:.1f}x smaller than fp32)"]
+        if self.returns is not None:
+            lines.append(f"deployed: {self.returns.describe()}")
+        if self.reference is not None:
+            lines.append(self.reference.describe())
+        return "\n".join(lines)
+
+
+@dataclass
+class ReferenceParity:
+    """The export against a second torch agent: the fp32 checkpoint a quantisation-aware run started from."""
+
+    checkpoint: str
+    agreement: float
+    max_regret: float  # in the fp32 agent's own Q: how far from a tie the disagreements are
+    returns: ReturnKept | None
+
+    def describe(self) -> str:
+        played = f"; {self.returns.describe().replace('the torch agent', 'the fp32 agent')}" if self.returns else ""
+        return (f"against the fp32 checkpoint it was fine-tuned from ({self.checkpoint}): greedy agreement "
+                f"{self.agreement:.1%} (max regret {self.max_regret:.3g} in that agent's Q){played}")
 
 
 def export_checkpoint(
@@ -92,12 +119,16 @@ def export_checkpoint(
     observations: np.ndarray | str | Path | None = None,
     count: int = 1000,
     parity: bool = True,
+    keep_fp32: tuple[str, ...] | list[str] = (),
 ) -> ExportReport:
     """Export a checkpoint as an ONNX policy plus metadata; see the module docstring for ``quantize``.
 
     calibration / observations: (N, *obs_shape) arrays (or ``.npy`` files) for PTQ calibration and the parity check;
     by default ``count`` observations of the agent's greedy rollouts in its own env each. ``parity=False`` skips the
-    check (the report then has agreement NaN). Raises RlkitError (one line) on an impossible request.
+    check (the report then has agreement NaN). keep_fp32: layers ('first', 'head') an int8 post-training export
+    leaves in fp32. When the agent's env can be made, the export and the torch agent also play the same
+    ``RETURN_EPISODES`` greedy episodes (the return kept); a QAT checkpoint fine-tuned from an fp32 one
+    (``agent.init_from``) is compared with that one as well. Raises RlkitError (one line) on an impossible request.
     """
     if quantize not in QUANTIZE:
         raise RlkitError(f"--quantize must be int8 or ternary (or omitted for fp32), got '{quantize}'")
@@ -106,6 +137,13 @@ def export_checkpoint(
     agent.online.eval()  # what a deployment runs: batch norm on running statistics; also what parity compares with
     trained = config.agent.net.quant
     mode = _resolve_mode(quantize, trained, checkpoint_path)
+    keep_fp32 = tuple(keep_fp32)
+    if keep_fp32 and mode != "int8-ptq":
+        raise RlkitError(f"--keep-fp32 applies to int8 post-training exports; '{checkpoint_path}' exports as {mode} "
+                         "(a quantisation-aware run keeps layers in fp32 with agent.net.keep_fp32 when it trains)")
+    unknown = sorted(set(keep_fp32) - set(KEEP_FP32))
+    if unknown:
+        raise RlkitError(f"--keep-fp32 takes {' and/or '.join(KEEP_FP32)}, got {', '.join(unknown)}")
     out_path = onnx_path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     ternary: list[str] = []
@@ -115,7 +153,8 @@ def export_checkpoint(
             with tempfile.TemporaryDirectory() as scratch:
                 fp32_path = Path(scratch) / "fp32.onnx"
                 export_network(agent.online, agent.obs_shape, fp32_path)
-                quantize_int8_ptq(fp32_path, out_path, _preprocess(calibration_set, agent, config))
+                quantize_int8_ptq(fp32_path, out_path, _preprocess(calibration_set, agent, config),
+                                  keep_fp32=keep_fp32, head_layers=2 if config.agent.dueling else 1)
         else:
             ternary = export_network(agent.online, agent.obs_shape, out_path)
     except ValueError as error:
@@ -123,18 +162,27 @@ def export_checkpoint(
     _write_metadata(out_path, agent, config, mode, ternary, str(checkpoint_path))
     parity_set = _observations(observations, agent, config, count, PARITY_SEED) if parity else None
     agreement = max_dq = max_regret = float("nan")
+    returns = reference = None
     if parity_set is not None:
         agreement, max_dq, max_regret = parity_check(agent, out_path, parity_set)
+        returns, reference = _deployed_parity(agent, config, out_path, parity_set)
     layers = analyze_onnx(out_path, ternary)
     totals = summarize_layers(layers)
     metadata = json.loads(metadata_path(out_path).read_text())
     observed = 0 if parity_set is None else len(parity_set)
-    metadata["parity"] = None if parity_set is None else {"observations": observed, "agreement": agreement,
-                                                           "max_abs_dq": max_dq, "max_regret": max_regret}
+    metadata["parity"] = None if parity_set is None else {
+        "observations": observed, "agreement": agreement, "max_abs_dq": max_dq, "max_regret": max_regret,
+        "return": None if returns is None else vars(returns),
+        "reference": None if reference is None else {"checkpoint": reference.checkpoint,
+                                                     "agreement": reference.agreement,
+                                                     "max_regret": reference.max_regret,
+                                                     "return": None if reference.returns is None
+                                                     else vars(reference.returns)}}
+    metadata["keep_fp32"] = list(keep_fp32)
     metadata_path(out_path).write_text(json.dumps(metadata, indent=2))
     return ExportReport(out_path, metadata_path(out_path), mode, observed, agreement, max_dq, max_regret,
                         totals["parameters"], totals["weight_bytes"], totals["fp32_weight_bytes"],
-                        out_path.stat().st_size)
+                        out_path.stat().st_size, returns, reference)
 
 
 export_onnx = export_checkpoint  # the name rlkit.edge's public API uses
@@ -148,11 +196,13 @@ def onnx_path(out_path: str | Path) -> Path:
 
 
 def quantize_int8_ptq(fp32_onnx: str | Path, out_path: str | Path, calibration: np.ndarray, per_channel: bool = True,
-                      batch: int = 64) -> Path:
+                      batch: int = 64, keep_fp32: tuple[str, ...] = (), head_layers: int = 1) -> Path:
     """Post-training static int8 quantisation of an fp32 ONNX Q-network with onnxruntime.
 
     calibration: (N, *obs_shape) float32, already preprocessed graph inputs. Weights: int8 symmetric, per output
-    channel; activations: int8 with MinMax ranges from the calibration set; QDQ format. Returns out_path.
+    channel; activations: int8 with MinMax ranges from the calibration set; QDQ format. keep_fp32: 'first' leaves
+    the first Conv/Gemm node in fp32, 'head' the last ``head_layers`` Gemm nodes (2 for a dueling head). Returns
+    out_path.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quant_pre_process, quantize_static
 
@@ -170,49 +220,55 @@ def quantize_int8_ptq(fp32_onnx: str | Path, out_path: str | Path, calibration: 
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_onnx), str(prepared))  # shape inference and graph clean-up, as onnxruntime advises
+        excluded = _layer_nodes(prepared, keep_fp32, head_layers)
         quantize_static(str(prepared), str(out_path), _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        nodes_to_exclude=excluded,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
                                        "OpTypesToExcludeOutputQuantization": ["Gemm"]})
     return Path(out_path)
 
 
-def record_observations(agent: Any, env: Any, count: int, epsilon: float = 0.0, seed: int = 0) -> np.ndarray:
-    """Observations an agent meets acting (epsilon-)greedily in ``env``: episodes seeded seed, seed + 1, ...
-
-    Returns (count, *obs_shape) in the env's observation dtype (the observation each action was chosen on).
-    """
-    recorded: list[np.ndarray] = []
-    episode = 0
-    with torch.inference_mode():
-        while len(recorded) < count:
-            obs, _ = env.reset(seed=seed + episode)
-            episode += 1
-            done = False
-            while not done and len(recorded) < count:
-                recorded.append(np.asarray(obs))
-                obs, _, terminated, truncated, _ = env.step(agent.act(obs, epsilon))
-                done = terminated or truncated
-    return np.stack(recorded)
-
-
-def parity_check(agent: Any, onnx_path: str | Path, observations: np.ndarray) -> tuple[float, float, float]:
-    """Compare an exported policy with the torch agent on observations (N, *obs_shape).
-
-    Returns (greedy-action agreement, max |Q_onnx - Q_torch|, max regret), where the regret of an observation is
-    Q_torch(s, torch's greedy action) - Q_torch(s, the export's greedy action): how much worse, in the torch agent's
-    own values, a disagreement is (near zero when the two only differ between near-tied actions).
-    """
-    policy = load_policy(onnx_path)
-    onnx_q = policy.q_values(observations)
-    torch_q = agent.q_values(observations).cpu().numpy()
-    onnx_actions = onnx_q.argmax(1)
-    agreement = float(np.mean(onnx_actions == torch_q.argmax(1)))
-    regret = torch_q.max(1) - np.take_along_axis(torch_q, onnx_actions[:, None], 1)[:, 0]
-    return agreement, float(np.max(np.abs(onnx_q - torch_q))), float(regret.max())
-
-
 # -- helpers ------------------------------------------------------------------------------------------------------
+def _layer_nodes(onnx_path: Path, keep_fp32: tuple[str, ...], head_layers: int) -> list[str]:
+    """Names of the graph nodes that the layers ``keep_fp32`` ('first', 'head') denote."""
+    import onnx
+
+    nodes = [node for node in onnx.load(str(onnx_path)).graph.node if node.op_type in ("Gemm", "Conv", "MatMul")]
+    names: list[str] = []
+    if "first" in keep_fp32 and nodes:
+        names.append(nodes[0].name)
+    if "head" in keep_fp32:
+        names += [node.name for node in nodes if node.op_type != "Conv"][-head_layers:]
+    return names
+
+
+def _deployed_parity(agent: Any, config: Any, out_path: Path, parity_set: np.ndarray) -> tuple[Any, Any]:
+    """The export's return against the agent's, and against the fp32 checkpoint a QAT run started from (if any)."""
+    try:
+        env = make_env(config.env.id, env_kwargs=config.env.kwargs, atari=config.env.atari)
+    except RlkitError:
+        env = None  # an env this machine cannot make: agreement only
+    policy = load_policy(out_path)
+    reference_path = config.agent.init_from if config.agent.net.quant != "none" else None
+    try:
+        returns = None if env is None else return_kept(agent, policy, env, RETURN_EPISODES, RETURN_SEED)
+        reference = None
+        if reference_path and Path(reference_path).is_file():
+            teacher, teacher_config = agent_from_checkpoint(load_checkpoint(reference_path), "cpu")
+            if teacher_config.agent.net.quant == "none" and teacher.obs_shape == agent.obs_shape:
+                teacher_q = teacher.q_values(parity_set).cpu().numpy()
+                actions = policy.q_values(parity_set).argmax(1)
+                agreement = float(np.mean(actions == teacher_q.argmax(1)))
+                regret = float((teacher_q.max(1) - np.take_along_axis(teacher_q, actions[:, None], 1)[:, 0]).max())
+                played = None if env is None else return_kept(teacher, policy, env, RETURN_EPISODES, RETURN_SEED)
+                reference = ReferenceParity(str(reference_path), agreement, regret, played)
+    finally:
+        if env is not None:
+            env.close()
+    return returns, reference
+
+
 def _resolve_mode(quantize: str | None, trained: str, checkpoint_path: Any) -> str:
     if quantize == "ternary" and trained != "ternary":
         raise RlkitError(f"'{checkpoint_path}' was trained with agent.net.quant={trained}; ternary export needs a "
