@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from rlkit.errors import RlkitError
+from rlkit.errors import Interrupted, RlkitError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,11 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"wrote {plot_runs(args.runs, args.out, args.title)}")
             return 0
+    except Interrupted as stop:
+        sys.stderr.write(f"rlkit: interrupted: {stop}\n")
+        return stop.exit_status
     except RlkitError as error:
         sys.stderr.write(f"rlkit: error: {error}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("rlkit: interrupted; a run continues with `rlkit train --resume RUN_DIR`\n")
+        sys.stderr.write("rlkit: interrupted (a second Ctrl-C: no checkpoint of this step); a run continues from its "
+                         "last checkpoint with `rlkit train --resume RUN_DIR`\n")
         return 130
     return 0
 

@@ -28,3 +28,12 @@ class RunDirError(RlkitError):
 
 class TrainingError(RlkitError):
     """Training cannot go on (for example a NaN or infinite loss); the last good checkpoint is kept."""
+
+
+class Interrupted(RlkitError):
+    """Training stopped on SIGINT or SIGTERM after writing a checkpoint at the current step; ``exit_status`` is
+    128 + the signal number, as a shell reports a process killed by it."""
+
+    def __init__(self, message: str, exit_status: int = 130):
+        super().__init__(message)
+        self.exit_status = exit_status

@@ -43,10 +43,9 @@ class PuzzleTrainer(Trainer):
 
     def run(self) -> TrainResult:
         """Update until ``train.total_steps`` updates (or a mean solve rate of ``train.target_return``)."""
-        from torch.utils.tensorboard import SummaryWriter
 
         cfg, train_cfg, agent = self.config, self.config.train, self.agent
-        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if self.step else None)
+        writer = self._writer()
         bar = self._progress_bar()
         started = window_start = time.perf_counter()
         window_step, loss_sum, stopped_early = self.step, 0.0, False

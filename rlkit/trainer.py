@@ -11,7 +11,9 @@ once; a training phase runs ``gradient_steps`` updates each time the step counte
 from __future__ import annotations
 
 import random
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -24,11 +26,12 @@ import torch
 from rlkit.agents.registry import build_agent, resolve_preset
 from rlkit.checkpoint import (atomic_write, capture_rng_states, clean_temporary_files, load_checkpoint,
                               restore_rng_states, save_checkpoint)
-from rlkit.config import Config, apply_overrides, config_from_dict, config_to_dict, save_config
+from rlkit.config import Config, apply_overrides, config_from_dict, config_to_dict, load_config, save_config
 from rlkit.device import resolve_device
-from rlkit.errors import CheckpointError, RunDirError, TrainingError
+from rlkit.errors import CheckpointError, ConfigError, Interrupted, RunDirError, TrainingError
 from rlkit.evaluate import agent_from_checkpoint, run_episodes, warm_start
 from rlkit.replay import build_replay, read_replay_step
+from rlkit.run_dir import CHECKPOINTED, EMPTY, STARTED, RunDirLock, run_state
 from rlkit.seeding import eval_seed, train_env_seed
 from rlkit.threads import apply_threads
 from rlkit.vec import make_env, make_vec_env
@@ -54,35 +57,67 @@ class TrainResult:
 
 
 def train(config: Config, run_dir: str | Path | None = None, progress: bool | None = None) -> TrainResult:
-    """Start a new run. The run directory (``run_dir``, else ``config.run_dir``) must not hold a run already.
+    """Start a new run. The run directory (``run_dir``, else ``config.run_dir``) must not hold a checkpoint; one that
+    holds only the config of a run stopped before its first checkpoint is started again (with a note).
 
     Everything a user can get wrong (config, env id, spaces, run directory) is checked before the directory is
     created, so a failed start leaves nothing behind.
     """
     config = resolve_preset(config)
     run_dir = Path(run_dir or config.run_dir or "runs/default")
-    if (run_dir / "config.yaml").exists() or (run_dir / "checkpoints").exists():
+    state = run_state(run_dir)
+    if state == CHECKPOINTED:
         raise RunDirError(
             f"run directory '{run_dir}' already holds a run; continue it with `rlkit train --resume {run_dir}` "
             "or pick a new one with run_dir=..."
         )
-    return _trainer_class(config)(config, run_dir, progress=progress).run()
+    if state == STARTED:
+        sys.stderr.write(f"rlkit: note: '{run_dir}' holds no checkpoint (its run stopped before the first one); "
+                         "starting it again\n")
+    return _run(_trainer_class(config)(config, run_dir, progress=progress, restart=state == STARTED))
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> TrainResult:
     """Continue a run from its latest checkpoint: step counters, optimiser, schedules and RNG states restored.
 
     ``overrides`` may change the budget (``train.total_steps=...``) or logging; they are applied to the config
-    stored in the checkpoint.
+    stored in the checkpoint, and the run's ``config.yaml`` records them. A directory whose run stopped before its
+    first checkpoint starts from step 0 with its ``config.yaml`` (and the overrides).
     """
     run_dir = Path(run_dir)
-    latest = run_dir / "checkpoints" / "latest.pt"
-    if not latest.is_file():
-        raise CheckpointError(f"cannot resume '{run_dir}': no checkpoints/latest.pt there; start it with rlkit train")
-    payload = load_checkpoint(latest)
+    state = run_state(run_dir)
+    if state == EMPTY:
+        raise CheckpointError(f"cannot resume '{run_dir}': it holds no rlkit run (no config.yaml, no "
+                              f"checkpoints/latest.pt); start one with `rlkit train CONFIG run_dir={run_dir}`")
+    if state == STARTED:
+        config = resolve_preset(apply_overrides(load_config(run_dir / "config.yaml"), overrides))
+        sys.stderr.write(f"rlkit: note: '{run_dir}' holds no checkpoint yet (its run stopped before the first one); "
+                         "starting it from step 0 with its config.yaml\n")
+        return _run(_trainer_class(config)(config, run_dir, progress=progress, restart=True))
+    payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
     config = apply_overrides(config_from_dict(payload["config"]), overrides)
     config = resolve_preset(config)
-    return _trainer_class(config)(config, run_dir, progress=progress, checkpoint=payload).run()
+    step = int(payload.get("trainer", {}).get("step", 0))
+    if config.train.total_steps <= step:
+        raise ConfigError(f"'{run_dir}' is at step {step:,} already, and train.total_steps is "
+                          f"{config.train.total_steps:,}: nothing to train; pass a larger train.total_steps=... "
+                          "to continue it")
+    return _run(_trainer_class(config)(config, run_dir, progress=progress, checkpoint=payload))
+
+
+def _run(trainer: "Trainer") -> TrainResult:
+    """Run a built trainer with SIGINT and SIGTERM turned into a checkpoint at the current step (see
+    ``Trainer.request_stop``), then give its run directory up."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, lambda signum, frame: trainer.request_stop(signum))
+    try:
+        return trainer.run()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        trainer.close()
 
 
 def _trainer_class(config: Config) -> type:
@@ -107,8 +142,12 @@ class Trainer:
     """Owns the envs, replay, agent, logger and checkpoints of one run. Build it through ``train`` or ``resume``."""
 
     def __init__(self, config: Config, run_dir: Path, progress: bool | None = None,
-                 checkpoint: dict[str, Any] | None = None):
+                 checkpoint: dict[str, Any] | None = None, restart: bool = False):
         self.config, self.run_dir = config, Path(run_dir)
+        self.resumed, self.restart = checkpoint is not None, restart
+        self.lock = RunDirLock(self.run_dir)
+        self._stop_signal: int | None = None
+        self._closed = False
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
@@ -151,15 +190,13 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         """Train until ``train.total_steps`` env steps (or ``train.target_return``); returns a TrainResult."""
-        from torch.utils.tensorboard import SummaryWriter  # imported here: tensorboard is slow to import
-
         cfg, train_cfg = self.config, self.config.train
         agent, env, replay = self.agent, self.env, self.replay
         decay_steps = cfg.exploration.fraction * train_cfg.total_steps
         warmup = max(cfg.replay.batch_size, min(train_cfg.learning_starts, len(replay) + train_cfg.learning_starts))
         if len(replay) == 0 and self.step > 0:
             warmup = max(cfg.replay.batch_size, min(train_cfg.learning_starts, cfg.replay.capacity))
-        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if self.step else None)
+        writer = self._writer()
         bar = self._progress_bar()
         obs = env.reset(seed=train_env_seed(cfg.seed, self.step))  # a resume gets fresh, non-overlapping seeds
         loss_sum = torch.zeros((), device=self.device)
@@ -238,6 +275,11 @@ class Trainer:
         """The periodic chores every loop shares, run when ``step`` crossed their period since ``previous``: a greedy
         evaluation (True when it reached ``train.target_return``: stop) and a checkpoint."""
         train_cfg = self.config.train
+        if self._stop_signal is not None:
+            self._save(self.checkpoint_dir / "latest.pt")
+            raise Interrupted(f"stopped by {signal.Signals(self._stop_signal).name} at step {self.step:,}; the "
+                              f"checkpoint of that step is written; continue with `rlkit train --resume "
+                              f"{self.run_dir}`", 128 + self._stop_signal)
         if self._crossed(previous, train_cfg.eval_every):
             mean, _ = self._evaluate(writer)
             if train_cfg.target_return is not None and mean >= train_cfg.target_return:
@@ -252,6 +294,7 @@ class Trainer:
         if self.last_eval_step != self.step:
             self._evaluate(writer)
         writer.close()
+        self._closed = True
         self._close()
         latest, final = self.checkpoint_dir / "latest.pt", self.checkpoint_dir / "final.pt"
         self._save(latest)
@@ -319,9 +362,38 @@ class Trainer:
         except OSError as error:
             raise RunDirError(f"run directory '{self.run_dir}' is not writable ({error.strerror}); "
                               "set run_dir to a writable place") from None
+        self.lock.acquire()  # one writer per run directory, from here until close()
+        if not self.resumed and run_state(self.run_dir) == CHECKPOINTED:  # another run got here first
+            self.lock.release()
+            raise RunDirError(f"run directory '{self.run_dir}' already holds a run; continue it with "
+                              f"`rlkit train --resume {self.run_dir}` or pick a new one with run_dir=...")
         clean_temporary_files(self.checkpoint_dir)
-        if not (self.run_dir / "config.yaml").exists():
-            save_config(self.config, self.run_dir / "config.yaml")
+        # Always the config this process trains with: a resume's overrides (a new total_steps) are recorded.
+        save_config(self.config, self.run_dir / "config.yaml")
+
+    def close(self) -> None:
+        """Close the envs (if still open) and give the run directory up; ``run`` ends with this."""
+        try:
+            if not self._closed:
+                self._closed = True
+                self._close()
+        finally:
+            self.lock.release()
+
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        """Ask the loop to write a checkpoint at the current step and stop (what SIGINT and SIGTERM do); a second
+        request while the first is pending stops at once."""
+        if self._stop_signal is not None:
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    def _writer(self) -> Any:
+        """The run's TensorBoard writer. A resume drops events after the checkpoint's step (a killed run may have
+        logged past it) but keeps the evaluation logged at that step; a restarted run drops the stopped one's."""
+        from torch.utils.tensorboard import SummaryWriter  # imported here: tensorboard is slow to import
+
+        purge = self.step + 1 if self.resumed else (0 if self.restart else None)
+        return SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
 
     def _save(self, path: Path) -> None:
         save_checkpoint(path, {

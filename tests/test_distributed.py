@@ -119,7 +119,7 @@ def test_restarted_actor_cuts_its_shard_before_the_new_episode(tmp_path):
     batch = trainer.replay.shards[0].gather(np.array([1]))
     assert batch.rewards.tolist() == [1.0] and batch.discounts.tolist() == [0.5]
     assert batch.next_obs[0].tolist() == [2.0] * 4  # bootstraps from the pre-crash state, not the new episode's
-    trainer._close()
+    trainer.close()
 
 
 def test_saving_the_sharded_replay_is_refused_not_ignored():

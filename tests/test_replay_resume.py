@@ -41,7 +41,7 @@ def test_kill_between_replay_and_checkpoint_writes_does_not_resume_a_newer_repla
     assert len(resumed.replay) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "step 600" in err and "step 300" in err, err
-    resumed.env.close(), resumed.eval_env.close()
+    resumed.close()
 
 
 def test_matching_replay_is_restored_and_stamped(tmp_path):
@@ -51,7 +51,7 @@ def test_matching_replay_is_restored_and_stamped(tmp_path):
     payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
     resumed = Trainer(payload_config(payload), run_dir, progress=False, checkpoint=payload)
     assert len(resumed.replay) == 600
-    resumed.env.close(), resumed.eval_env.close()
+    resumed.close()
     assert resume(run_dir, ["train.total_steps=900"], progress=False).steps == 900
 
 

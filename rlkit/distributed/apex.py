@@ -80,10 +80,9 @@ class ApexTrainer(Trainer):
     # -- the loop -------------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         """Collect with the actors and learn until ``train.total_steps`` env steps; returns a TrainResult."""
-        from torch.utils.tensorboard import SummaryWriter
 
         cfg, train_cfg, dist = self.config, self.config.train, self.config.distributed
-        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if self.step else None)
+        writer = self._writer()
         warmup = max(cfg.replay.batch_size, train_cfg.learning_starts)
         ratio = train_cfg.gradient_steps / train_cfg.train_freq
         started = window_start = time.perf_counter()
