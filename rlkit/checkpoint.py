@@ -22,6 +22,9 @@ import json
 import os
 import pickle
 import random
+import shutil
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 
 from rlkit.errors import CheckpointError, RunDirError
+from rlkit.outputs import disk_full_message
 
 FORMAT = "rlkit-checkpoint"
 VERSION = 1
@@ -60,8 +64,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = candidate
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' not found; pass the path of a .pt file written by rlkit train")
+    foreign = _foreign_file(path)
+    if foreign:
+        raise CheckpointError(f"'{path}' is {foreign}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing: rlkit's line says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "weights_only" in str(error) or "Unsupported global" in str(error):
             raise CheckpointError(
@@ -86,6 +95,40 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"checkpoint '{path}' lacks its '{key}' entry; it is damaged or incomplete")
     payload["path"] = str(path)
     return payload
+
+
+def _foreign_file(path: Path) -> str | None:
+    """What ``path`` is when it is plainly not a PyTorch checkpoint (from its first bytes), with what to do instead;
+    None for a zip or pickle file, which torch.load then judges."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError as error:
+        return f"unreadable ({error.strerror}); check its permissions"
+    if not head:
+        return "empty (0 bytes); it is not a checkpoint"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            return "a damaged zip archive, not a readable checkpoint"
+        if "data" in names and "policy.pth" in names:
+            return ("a Stable-Baselines3 model, not an rlkit checkpoint; convert it with "
+                    "`rlkit import-sb3 MODEL.zip --env ID`")
+        if not any(name.endswith("data.pkl") for name in names):
+            return "a zip archive but not a PyTorch checkpoint; pass a .pt file written by rlkit train"
+        return None
+    if head[:1] == b"\x80":  # a pickle protocol marker: torch's legacy format
+        return None
+    if head.startswith(b"\x89PNG"):
+        return "a PNG image, not a checkpoint; pass a .pt file written by rlkit train"
+    if path.suffix == ".onnx" or (head[:1] == b"\x08" and b"onnx" in head.lower()):
+        return ("an ONNX model, not a torch checkpoint; run it with rlkit.edge.load_policy, or pass the .pt "
+                "checkpoint it was exported from")
+    if path.suffix in (".yaml", ".yml", ".json") or head.lstrip()[:1] in (b"{", b"#"):
+        return "a text file (a config?), not a checkpoint; pass a .pt file written by rlkit train"
+    return "not a PyTorch checkpoint (neither a zip nor a pickle file); pass a .pt file written by rlkit train"
 
 
 def capture_rng_states() -> dict[str, Any]:
@@ -129,11 +172,26 @@ def atomic_write(path: Path, write: Any) -> None:
         os.replace(temporary, path)
         _fsync_directory(path.parent)
     except (OSError, RuntimeError) as error:
+        # torch's zip writer reports a full disk as "file write failed" with no errno: the free space left is
+        # what tells (read before the partial file is removed).
+        full = _out_of_space(error, path.parent)
         temporary.unlink(missing_ok=True)
-        cause = error if isinstance(error, OSError) else error.__cause__ or error
-        if getattr(cause, "errno", None) == errno.ENOSPC or "No space left" in str(error):
-            raise RunDirError(f"disk full while writing '{path}'; free space or set run_dir to another disk") from None
+        if full:
+            raise RunDirError(disk_full_message(path)) from None
         raise RunDirError(f"cannot write '{path}' ({_first_line(error)}); check permissions or set run_dir") from None
+
+
+def _out_of_space(error: BaseException, directory: Path) -> bool:
+    cause = error if isinstance(error, OSError) else error.__cause__ or error
+    if getattr(cause, "errno", None) == errno.ENOSPC or "No space left" in str(error):
+        return True
+    try:
+        return shutil.disk_usage(directory).free < _LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
+_LOW_SPACE_BYTES = 16 << 20  # below this, a failed write is reported as a full disk
 
 
 def clean_temporary_files(directory: Path) -> None:
@@ -156,6 +214,10 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _first_line(error: BaseException) -> str:
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an error's text, shortened at a word boundary (never mid-word) to about ``limit``."""
     text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    line = text[0]
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."

@@ -15,6 +15,7 @@ with status 2; nothing in an existing run directory is touched.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -29,9 +30,49 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _number(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False):
+    """An argparse type: ``kind`` (int or float) in [low, high] (or (low, high] with ``low_open``); argparse turns
+    the ArgumentTypeError into rlkit's one line naming the option."""
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if kind is float and value != value:  # NaN
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if too_low or (high is not None and value > high):
+            left = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"must be in {left}{low if low is not None else '-inf'}, "
+                                             f"{high if high is not None else 'inf'}], got {text}")
+        return value
+
+    return parse
+
+
+def _device(text: str) -> str:
+    """An argparse type for --device: cpu, cuda or cuda:N, with CUDA present on this machine."""
+    if text == "cpu":
+        return text
+    if text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"'{text}' requested but this machine has no CUDA device; use cpu")
+        return text
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+
+
+SEED_MAX = 2**31 - 1  # the largest seed every Gymnasium env accepts (episode k uses seed + k)
+COUNT_MAX = 10_000_000
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``rlkit`` console script."""
     parser = _Parser(prog="rlkit", description="Value-based deep RL: train, evaluate and export DQN-family agents.")
+    parser.add_argument("--version", action="version", version=f"rlkit {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train an agent from a YAML config",
@@ -45,11 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Greedy evaluation of a checkpoint; prints mean ± std return.")
     evaluate.add_argument("checkpoint", help="checkpoint .pt file or run directory")
     evaluate.add_argument("--env", help="env id (or module:EnvId) with matching spaces; default: the training env")
-    evaluate.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
+    evaluate.add_argument("--episodes", type=_number(int, 1, COUNT_MAX), default=10, help="episodes to play (default 10)")
     evaluate.add_argument("--video", metavar="DIR", help="record the first episode as an mp4 in DIR")
-    evaluate.add_argument("--seed", type=int, default=0, help="episode k is reset with seed+k (default 0)")
-    evaluate.add_argument("--epsilon", type=float, default=0.0, help="random-action probability (default 0)")
-    evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    evaluate.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=0, help="episode k is reset with seed+k (default 0)")
+    evaluate.add_argument("--epsilon", type=_number(float, 0.0, 1.0), default=0.0, help="random-action probability (default 0)")
+    evaluate.add_argument("--device", type=_device, default="cpu", help="torch device (default cpu)")
 
     plot = commands.add_parser("plot", help="draw learning curves from run directories",
                                description="Greedy evaluation return vs env steps; runs named NAME-seedN share a "
@@ -63,16 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--checkpoint", required=True, help="checkpoint of a qstar run")
     solve.add_argument("--puzzle", choices=["sliding_tile", "cube3", "lights_out"],
                        help="the puzzle (must match the checkpoint's; default: the checkpoint's)")
-    solve.add_argument("--scramble", type=int, help="solve a seeded random instance scrambled N moves")
+    solve.add_argument("--scramble", type=_number(int, 0, COUNT_MAX), help="solve a seeded random instance scrambled N moves")
     solve.add_argument("--state", help="solve this state (tiles: 16 numbers, 0 the blank; cube3: a move sequence "
                                        "such as \"R U R' U'\" or 54 stickers; lights_out: a 0/1 string)")
-    solve.add_argument("--batch", type=int, default=100, help="nodes (A*) or edges (Q*) popped per iteration")
-    solve.add_argument("--weight", type=float, default=0.6, help="lambda in f = lambda*g + h (default 0.6)")
+    solve.add_argument("--batch", type=_number(int, 1, COUNT_MAX), default=100, help="nodes (A*) or edges (Q*) popped per iteration")
+    solve.add_argument("--weight", type=_number(float, 0.0, 1e6), default=0.6, help="lambda in f = lambda*g + h (default 0.6)")
     solve.add_argument("--algo", default="qstar", help="qstar (default) or astar")
-    solve.add_argument("--seed", type=int, default=0, help="seed of the --scramble instance")
-    solve.add_argument("--max-nodes", type=int, help="stop after generating this many nodes")
-    solve.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long (default 600)")
-    solve.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    solve.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=0, help="seed of the --scramble instance")
+    solve.add_argument("--max-nodes", type=_number(int, 1, 10**12), help="stop after generating this many nodes")
+    solve.add_argument("--max-seconds", type=_number(float, 0.0, 1e9, low_open=True), default=600.0, help="stop after this long (default 600)")
+    solve.add_argument("--device", type=_device, default="cpu", help="torch device (default cpu)")
 
     export = commands.add_parser("export", help="export a checkpoint to ONNX (fp32, int8 or ternary)",
                                  description="Write an .onnx policy and its .json metadata, then check parity with "
@@ -82,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--quantize", choices=["int8", "ternary"], help="int8: static PTQ (or a QAT checkpoint's "
                                                                         "scales); ternary: a ternary-trained checkpoint")
     export.add_argument("--out", help="output .onnx path (default: beside the checkpoint)")
-    export.add_argument("--observations", type=int, default=1000, help="parity (and calibration) observations")
+    export.add_argument("--observations", type=_number(int, 1, COUNT_MAX), default=1000, help="parity (and calibration) observations")
+    export.add_argument("--force", action="store_true", help="replace an existing .onnx/.json at the output path")
     export.add_argument("--keep-fp32", default="", metavar="LAYERS",
                         help="int8 post-training: layers left in fp32, 'first' and/or 'head' (comma-separated)")
 
@@ -90,15 +132,35 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Convert an SB3 DQN (MlpPolicy) model without unpickling it.")
     importer.add_argument("model", help="SB3 model .zip")
     importer.add_argument("--out", help="output checkpoint (default: MODEL.pt beside the zip)")
+    importer.add_argument("--force", action="store_true", help="replace an existing file at the output path")
     importer.add_argument("--env", required=True,
                           help="env id the model was trained on (SB3 zips do not record it; checked against the "
                                "model's spaces)")
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rlkit")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:  # argparse exits for --help, --version and bad arguments (one line, status 2): return that status
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # `rlkit train CONFIG --no-progress agent.lr=1e-3`: overrides may follow the flags
+            if args.command == "train" and all("=" in item and not item.startswith("-") for item in extra):
+                args.overrides = [*args.overrides, *extra]
+            else:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         if args.command == "train":
             return _train(args)
@@ -121,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RlkitError as error:
         sys.stderr.write(f"rlkit: error: {error}\n")
         return 2
+    except BrokenPipeError:  # `rlkit ... | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")
+        return 141
     except KeyboardInterrupt:
         sys.stderr.write("rlkit: interrupted (a second Ctrl-C: no checkpoint of this step); a run continues from its "
                          "last checkpoint with `rlkit train --resume RUN_DIR`\n")
@@ -152,7 +217,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"trained {result.updates:,} updates in {result.seconds:.1f} s{stop}; mean greedy solve rate over "
               f"the evaluation depths {result.eval_mean:.2f}")
     else:
-        print(f"trained {result.steps:,} env steps, {result.updates:,} updates in {result.seconds:.1f} s{stop}; "
+        span = f" (steps {result.start_step:,} to {result.steps:,})" if result.start_step else ""
+        print(f"trained {result.steps - result.start_step:,} env steps{span} in {result.seconds:.1f} s{stop}; "
               f"final greedy return {result.eval_mean:.2f} ± {result.eval_std:.2f}")
     print(f"checkpoint: {result.checkpoint}")
     return 0
@@ -168,8 +234,11 @@ def _export(args: argparse.Namespace) -> int:
     stem = source.parent.parent.name if source.is_file() and source.parent.name == "checkpoints" else source.stem
     default = (source if source.is_dir() else source.parent) / f"{stem}{suffix}.onnx"
     keep = tuple(name.strip() for name in args.keep_fp32.split(",") if name.strip())
-    report = edge.export_onnx(args.checkpoint, args.out or default, quantize=args.quantize, count=args.observations,
-                              keep_fp32=keep)
+    out = Path(args.out) if args.out else default
+    if out.is_dir():  # --out DIR: the default file name inside it
+        out = out / default.name
+    report = edge.export_onnx(args.checkpoint, out, quantize=args.quantize, count=args.observations,
+                              keep_fp32=keep, force=args.force)
     print(report.summary())
     advice = report.advice()
     if advice:
@@ -184,7 +253,7 @@ def _import_sb3(args: argparse.Namespace) -> int:
     from rlkit.sb3_import import import_sb3
 
     out = args.out or str(Path(args.model).with_suffix(".pt"))
-    path = import_sb3(args.model, out, env_id=args.env)
+    path = import_sb3(args.model, out, env_id=args.env, force=args.force)
     print(f"wrote {path}; evaluate it with: rlkit eval {path}")
     return 0
 

@@ -10,14 +10,13 @@ the machinery knows no agent.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rlkit.errors import ConfigError
+from rlkit.errors import ConfigError, did_you_mean
 
 
 class _Section(BaseModel):
@@ -285,16 +284,42 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; pass a YAML preset such as configs/cartpole_dqn.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {error.start}); save it as UTF-8 YAML") from None
+    except OSError as error:
+        raise ConfigError(f"config file '{path}' cannot be read ({error.strerror}); check the path") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as error:
+        raise ConfigError(f"config file '{path}': {error}; keep one") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file '{path}' is not valid YAML{where}; fix the syntax") from None
     if data is None:
-        return {}
+        raise ConfigError(f"config file '{path}' is empty; write at least the env and agent sections (see "
+                          "configs/cartpole_dqn.yaml)")
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of sections, got {type(data).__name__}")
     return data
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(f"key '{key}' appears twice (lines {seen[key]} and {key_node.start_mark.line + 1})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _parse_override(text: str) -> tuple[str, Any]:
@@ -325,6 +350,12 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+# Other libraries' names for rlkit's fields (SB3's DQN above all), suggested when a user types them.
+_ALIASES = {"learning_rate": "lr", "buffer_size": "capacity", "target_update_interval": "target_period",
+            "exploration_fraction": "fraction", "exploration_initial_eps": "start", "exploration_final_eps": "end",
+            "n_steps": "n_step", "double_q": "double", "net_arch": "hidden", "num_steps": "total_steps"}
+
+
 def _check_keys(raw: Any, model: type[BaseModel], prefix: str) -> None:
     """Reject unknown keys with a did-you-mean before pydantic sees them (its message has no suggestion)."""
     if not isinstance(raw, dict):
@@ -334,8 +365,9 @@ def _check_keys(raw: Any, model: type[BaseModel], prefix: str) -> None:
         dotted = f"{prefix}{key}"
         if key not in fields:
             candidates = [f"{prefix}{name}" for name in fields]
-            guess = difflib.get_close_matches(dotted, candidates, n=1, cutoff=0.6)
-            hint = f"; did you mean '{guess[0]}'?" if guess else f"; valid keys here: {', '.join(candidates)}"
+            guess = _ALIASES.get(str(key)) or did_you_mean(str(key), fields)
+            hint = (f"; did you mean '{prefix}{guess}'?" if guess in fields else
+                    f"; valid keys here: {', '.join(candidates)}")
             raise ConfigError(f"unknown config key '{dotted}'{hint}")
         annotation = fields[key].annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):

@@ -5,6 +5,44 @@ Every error a user can cause (a config typo, an unknown env id, a corrupt checkp
 exits with status 2; library users catch `RlkitError`.
 """
 
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Iterable
+
+
+def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """The candidate a user most likely meant by ``word``, or None when none is close (say nothing rather than
+    something misleading). Case-insensitive; a candidate that ``word`` extends (``lr`` for ``lr_rate``) counts."""
+    candidates = list(candidates)
+    folded = {candidate.lower(): candidate for candidate in candidates}
+    key = word.lower()
+    if key in folded:
+        return folded[key]
+    extended = [c for c in folded if key.startswith(c + "_") or key.startswith(c + ".")]
+    if extended:
+        return folded[max(extended, key=len)]
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=cutoff)
+    return folded[close[0]] if close else None
+
+
+def did_you_mean_id(env_id: str, ids: Iterable[str]) -> str | None:
+    """``did_you_mean`` for versioned ids (``Name-vN``): names are compared without their version, and a match
+    returns that name's newest registered version."""
+    by_name: dict[str, str] = {}
+    for candidate in ids:
+        name = re.sub(r"-v\d+$", "", candidate)
+        if name not in by_name or _version(candidate) > _version(by_name[name]):
+            by_name[name] = candidate
+    name = did_you_mean(re.sub(r"-v\d+$", "", env_id), by_name)
+    return None if name is None else by_name[name]
+
+
+def _version(env_id: str) -> int:
+    match = re.search(r"-v(\d+)$", env_id)
+    return int(match.group(1)) if match else -1
+
 
 class RlkitError(Exception):
     """Base class of errors caused by user input; the message is one line naming the problem and the fix."""

@@ -18,6 +18,7 @@ from rlkit.checkpoint import load_checkpoint
 from rlkit.config import Config, config_from_dict
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, EnvError, RlkitError
+from rlkit.outputs import claim_output
 from rlkit.vec import make_env
 
 
@@ -146,6 +147,8 @@ def evaluate_checkpoint(
     """
     if episodes < 1:
         raise RlkitError(f"--episodes must be >= 1, got {episodes}")
+    if video_dir is not None:
+        claim_output(video_dir, "video", force=True, directory=True)
     payload = load_checkpoint(path)
     agent, config = agent_from_checkpoint(payload, device)
     env_id = env_id or config.env.id

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rlkit.errors import RlkitError
+from rlkit.outputs import claim_output
 
 TAG = "eval/mean_return"
 
@@ -67,6 +68,7 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, title: str | None = N
     """Draw one curve (mean +- std over seeds) per group of runs into ``out`` (PNG); returns the path."""
     if not run_dirs:
         raise RlkitError("rlkit plot needs at least one RUN_DIR")
+    out = claim_output(out, "plot", force=True)  # a plot is redrawn in place; the path must still be writable
     try:
         import matplotlib
 
@@ -88,7 +90,6 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, title: str | None = N
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=120)
     plt.close(figure)

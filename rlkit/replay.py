@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlkit.errors import CheckpointError
+from rlkit.errors import CheckpointError, ConfigError
 from rlkit.memory import large_zeros
 
 _FORMAT = "rlkit.replay/1"
@@ -71,7 +71,10 @@ def build_replay(capacity: int, obs_shape: tuple[int, ...], obs_dtype, num_envs:
     if storage == "auto":
         storage = "frames" if np.dtype(obs_dtype) == np.uint8 and len(shape) == 3 and shape[0] > 1 else "full"
     if storage == "frames":
-        buffer = FrameReplayBuffer(capacity, shape, obs_dtype, num_envs, n_step, gamma, seed, num_actions)
+        try:
+            buffer = FrameReplayBuffer(capacity, shape, obs_dtype, num_envs, n_step, gamma, seed, num_actions)
+        except ValueError as error:  # observations that are not frame stacks: the config asked for the wrong storage
+            raise ConfigError(f"config field 'replay.storage': {error}") from None
     else:
         buffer = ReplayBuffer(capacity, shape, obs_dtype, num_envs, n_step, gamma, seed)
     return PrioritizedReplay(buffer, alpha=alpha, beta=beta, eps=eps) if prioritized else buffer

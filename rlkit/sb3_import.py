@@ -32,6 +32,7 @@ from rlkit.agents.edge import save_agent_checkpoint
 from rlkit.agents.registry import build_agent
 from rlkit.config import config_from_dict
 from rlkit.errors import CheckpointError, RlkitError
+from rlkit.outputs import claim_output
 from rlkit.vec import make_env
 
 DQN_POLICIES = {"DQNPolicy", "MlpPolicy"}
@@ -39,11 +40,12 @@ _LINEAR = re.compile(r"^(q_net|q_net_target)\.q_net\.(\d+)\.(weight|bias)$")
 
 
 def import_sb3(model_zip: str | Path, out_path: str | Path, env_id: str | None = None,
-               env_kwargs: dict[str, Any] | None = None) -> Path:
+               env_kwargs: dict[str, Any] | None = None, force: bool = False) -> Path:
     """Convert an SB3 DQN ``.zip`` into an rlkit checkpoint at ``out_path``; returns the path.
 
     ``env_id`` is required: an SB3 zip records the spaces but not the env id, and a checkpoint without one could
-    not be evaluated or exported later. The model's spaces are checked against that env.
+    not be evaluated or exported later. The model's spaces are checked against that env. An existing file at
+    ``out_path`` (a run's ``final.pt``, say) is refused unless ``force``.
 
     Raises CheckpointError (one line) for a file that is not an SB3 model, or an unsupported model (not DQN, not an
     MLP policy, not Box observations / Discrete actions), or spaces that do not match ``env_id``.
@@ -52,6 +54,7 @@ def import_sb3(model_zip: str | Path, out_path: str | Path, env_id: str | None =
     if not env_id:
         raise CheckpointError(f"'{model_zip}': an SB3 zip does not record its env id; pass the env the model was "
                               "trained on (env_id=..., or --env ID on the command line)")
+    claim_output(out_path, "checkpoint", force)
     data, state = _read_zip(model_zip)
     where = f"'{model_zip}'"
     policy = _pickled_names(data.get("policy_class"))

@@ -54,6 +54,7 @@ class TrainResult:
     eval_std: float
     checkpoint: Path
     stopped_early: bool
+    start_step: int = 0  # the step the run started from (a resume's checkpoint step); steps - start_step were trained
 
 
 def train(config: Config, run_dir: str | Path | None = None, progress: bool | None = None) -> TrainResult:
@@ -108,12 +109,15 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), pro
 def _run(trainer: "Trainer") -> TrainResult:
     """Run a built trainer with SIGINT and SIGTERM turned into a checkpoint at the current step (see
     ``Trainer.request_stop``), then give its run directory up."""
+    print(trainer.describe(), flush=True)
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for number in (signal.SIGINT, signal.SIGTERM):
             previous[number] = signal.signal(number, lambda signum, frame: trainer.request_stop(signum))
     try:
-        return trainer.run()
+        result = trainer.run()
+        result.start_step = trainer.start_step
+        return result
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -158,6 +162,7 @@ class Trainer:
         self.threads = apply_threads(config.threads, self.agent.online, self._update_rows())
         if checkpoint is not None:
             self._restore(checkpoint)
+        self.start_step = self.step
         self._prepare_run_dir()
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.recent_returns: deque[float] = deque(maxlen=20)
@@ -370,6 +375,14 @@ class Trainer:
         clean_temporary_files(self.checkpoint_dir)
         # Always the config this process trains with: a resume's overrides (a new total_steps) are recorded.
         save_config(self.config, self.run_dir / "config.yaml")
+
+    def describe(self) -> str:
+        """The run's first line: what trains where, and from which step."""
+        cfg = self.config
+        task = f"puzzle {cfg.puzzle.name}" if cfg.puzzle.name else cfg.env.id
+        start = f"resumed from step {self.step:,}" if self.resumed else "from step 0"
+        return (f"rlkit: {cfg.agent.name} on {task} in {self.run_dir} ({start}; device {self.device}, "
+                f"{self.threads} thread{'s' if self.threads != 1 else ''})")
 
     def close(self) -> None:
         """Close the envs (if still open) and give the run directory up; ``run`` ends with this."""

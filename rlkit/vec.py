@@ -14,7 +14,6 @@ terminal observation to a reset observation. Truncated episodes still bootstrap 
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import numpy as np
 
 from rlkit.atari import is_atari, make_atari_env, make_atari_vector
 from rlkit.config import AtariConfig
-from rlkit.errors import EnvError
+from rlkit.errors import EnvError, did_you_mean_id
 
 VECTORIZATIONS = ("sync", "async")
 
@@ -260,10 +259,10 @@ def _make_unchecked(env_id: str, render_mode: str | None, env_kwargs: dict) -> g
 
 
 def _unknown_id_message(env_id: str, name: str) -> str:
-    matches = difflib.get_close_matches(name, list(gym.registry.keys()), n=1, cutoff=0.6)
-    hint = f"did you mean '{matches[0]}'? " if matches else ""
-    return (f"unknown environment id '{env_id}'; {hint}(gymnasium.pprint_registry() lists the registered ids; "
-            "use 'module:EnvId' to import the module that registers a custom env)")
+    match = did_you_mean_id(name, gym.registry.keys())
+    hint = f"did you mean '{match}'? " if match else ""
+    return (f"unknown environment id '{env_id}'; {hint}gymnasium.pprint_registry() lists the registered ids, and "
+            "'module:EnvId' imports the module that registers a custom env")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -82,7 +82,7 @@ def main() -> None:
         exports += [(name, qat_checkpoint(workdir, seed, teacher, keep), ()) for name, keep in QAT.items()]
         for name, checkpoint, keep in exports:
             out = workdir / f"{name.replace(' ', '_').replace(',', '').replace('+', 'and')}-seed{seed}.onnx"
-            report = export_onnx(checkpoint, out, quantize="int8", keep_fp32=keep)
+            report = export_onnx(checkpoint, out, quantize="int8", keep_fp32=keep, force=True)
             versus_fp32 = report.reference.agreement if report.reference else report.agreement
             fp32_return = (report.reference.returns.agent_return if report.reference else
                            report.returns.agent_return)

@@ -226,7 +226,7 @@ def edge_rows(variant: str, train_jammer: str, jammers: list[str], runs: dict, a
         if checkpoint is None:
             continue
         onnx_path = out / f"policy{index}.onnx"
-        report = export_onnx(checkpoint, onnx_path, quantize=quantize)
+        report = export_onnx(checkpoint, onnx_path, quantize=quantize, force=True)
         policy = load_policy(onnx_path)
         returns = {j: (evaluate(policy, config.env.id, {**config.env.kwargs, "jammer": j}, args.eval_episodes), 0.0)
                    for j in jammers}
@@ -281,7 +281,7 @@ def cartpole_rows(args) -> list[dict]:
             if checkpoint is None:
                 continue
             onnx_path = out / f"cartpole{index}_seed{seed}.onnx"
-            report = export_onnx(checkpoint, onnx_path, quantize=quantize)
+            report = export_onnx(checkpoint, onnx_path, quantize=quantize, force=True)
             record = measured[name]
             record["returns"].append(evaluate(load_policy(onnx_path), "CartPole-v1", {}, args.eval_episodes))
             record["agreements"].append(report.agreement)

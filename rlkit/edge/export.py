@@ -23,6 +23,7 @@ torso, else 1), the number of actions and the critic read-out (scalar, or histog
 
 from __future__ import annotations
 
+import errno
 import json
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from rlkit.agents.edge import KEEP_FP32
 from rlkit.checkpoint import load_checkpoint
 from rlkit.errors import RlkitError
 from rlkit.evaluate import agent_from_checkpoint
+from rlkit.outputs import claim_output, disk_full_message, removed_on_failure
 from rlkit.vec import make_env
 
 from .cost_model import analyze_onnx, summarize_layers
@@ -120,6 +122,7 @@ def export_checkpoint(
     count: int = 1000,
     parity: bool = True,
     keep_fp32: tuple[str, ...] | list[str] = (),
+    force: bool = False,
 ) -> ExportReport:
     """Export a checkpoint as an ONNX policy plus metadata; see the module docstring for ``quantize``.
 
@@ -128,11 +131,19 @@ def export_checkpoint(
     check (the report then has agreement NaN). keep_fp32: layers ('first', 'head') an int8 post-training export
     leaves in fp32. When the agent's env can be made, the export and the torch agent also play the same
     ``RETURN_EPISODES`` greedy episodes (the return kept); a QAT checkpoint fine-tuned from an fp32 one
-    (``agent.init_from``) is compared with that one as well. Raises RlkitError (one line) on an impossible request.
+    (``agent.init_from``) is compared with that one as well. An existing ``.onnx``/``.json`` pair is refused unless
+    ``force``; a failed export leaves neither behind. Raises RlkitError (one line) on an impossible request.
     """
     if quantize not in QUANTIZE:
         raise RlkitError(f"--quantize must be int8 or ternary (or omitted for fp32), got '{quantize}'")
+    if not isinstance(count, int) or count < 1:
+        raise RlkitError(f"--observations must be an integer >= 1, got {count}")
+    out_path = claim_output(onnx_path(out_path), "ONNX policy", force)
+    claim_output(metadata_path(out_path), "metadata file", force)
     payload = load_checkpoint(checkpoint_path)
+    if payload["config"].get("puzzle", {}).get("name"):
+        raise RlkitError(f"'{checkpoint_path}' is a puzzle cost-to-go network, used by search (rlkit solve), not an "
+                         "env policy; rlkit export takes checkpoints of env agents")
     agent, config = agent_from_checkpoint(payload, "cpu")
     agent.online.eval()  # what a deployment runs: batch norm on running statistics; also what parity compares with
     trained = config.agent.net.quant
@@ -144,8 +155,22 @@ def export_checkpoint(
     unknown = sorted(set(keep_fp32) - set(KEEP_FP32))
     if unknown:
         raise RlkitError(f"--keep-fp32 takes {' and/or '.join(KEEP_FP32)}, got {', '.join(unknown)}")
-    out_path = onnx_path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    with removed_on_failure(out_path, metadata_path(out_path)):
+        try:
+            return _export(agent, config, mode, out_path, checkpoint_path, calibration, observations, count, parity,
+                           keep_fp32)
+        except OSError as error:  # the disk filled up or the directory went away mid-export
+            raise RlkitError(disk_full_message(out_path) if error.errno == errno.ENOSPC else
+                             f"cannot write '{out_path}' ({error.strerror or error}); choose another --out") from None
+
+
+export_onnx = export_checkpoint  # the name rlkit.edge's public API uses
+
+
+def _export(agent: Any, config: Any, mode: str, out_path: Path, checkpoint_path: Any, calibration: Any,
+            observations: Any, count: int, parity: bool, keep_fp32: tuple[str, ...]) -> ExportReport:
+    """Write the graph and its metadata, then measure parity (export_checkpoint checked the request)."""
     ternary: list[str] = []
     try:
         if mode == "int8-ptq":
@@ -185,14 +210,13 @@ def export_checkpoint(
                         out_path.stat().st_size, returns, reference)
 
 
-export_onnx = export_checkpoint  # the name rlkit.edge's public API uses
-
-
 def onnx_path(out_path: str | Path) -> Path:
     """Where an export to ``out_path`` writes its graph: the path itself when it ends in .onnx, else PATH.onnx
     (the metadata goes beside it as PATH.json)."""
     out_path = Path(out_path)
-    return out_path if out_path.suffix == ".onnx" else out_path.with_name(out_path.name + ".onnx")
+    if out_path.suffix == ".onnx" or out_path.is_dir():  # a directory is refused by claim_output, not renamed
+        return out_path
+    return out_path.with_name(out_path.name + ".onnx")
 
 
 def quantize_int8_ptq(fp32_onnx: str | Path, out_path: str | Path, calibration: np.ndarray, per_channel: bool = True,
