@@ -96,14 +96,46 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), pro
                          "starting it from step 0 with its config.yaml\n")
         return _run(_trainer_class(config)(config, run_dir, progress=progress, restart=True))
     payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
-    config = apply_overrides(config_from_dict(payload["config"]), overrides)
-    config = resolve_preset(config)
+    stored = resolve_preset(config_from_dict(payload["config"]))
+    config = resolve_preset(apply_overrides(stored, overrides))
+    _check_kept_on_resume(stored, config, run_dir)
     step = int(payload.get("trainer", {}).get("step", 0))
     if config.train.total_steps <= step:
         raise ConfigError(f"'{run_dir}' is at step {step:,} already, and train.total_steps is "
                           f"{config.train.total_steps:,}: nothing to train; pass a larger train.total_steps=... "
                           "to continue it")
     return _run(_trainer_class(config)(config, run_dir, progress=progress, checkpoint=payload))
+
+
+# What a resume cannot change: the task and everything that shapes the network, its replay and its checkpoint.
+KEPT_ON_RESUME = ("env.id", "env.atari", "env.num_envs", "agent.name", "agent.dueling", "agent.net", "agent.critic",
+                  "agent.n_step", "puzzle.name", "puzzle.size", "distributed.num_actors", "replay.capacity",
+                  "replay.storage", "replay.prioritized")
+
+
+def _check_kept_on_resume(stored: Config, config: Config, run_dir: Path) -> None:
+    """ConfigError naming the first field, among KEPT_ON_RESUME, that the overrides change (before any write)."""
+    before, after = config_to_dict(stored), config_to_dict(config)
+    for dotted in KEPT_ON_RESUME:
+        old, new = before, after
+        for part in dotted.split("."):
+            old, new = old.get(part), new.get(part)
+        changed = _first_difference(old, new, dotted)
+        if changed is not None:
+            field, was, asked = changed
+            raise ConfigError(f"--resume cannot change {field} ('{run_dir}' was trained with {was!r}, the "
+                              f"overrides ask for {asked!r}); start a new run instead (agent.init_from=... reuses "
+                              "its weights)")
+
+
+def _first_difference(old: Any, new: Any, path: str) -> tuple[str, Any, Any] | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = _first_difference(old.get(key), new.get(key), f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
+    return None if old == new else (path, old, new)
 
 
 def _run(trainer: "Trainer") -> TrainResult:
@@ -161,6 +193,7 @@ class Trainer:
         self._build(checkpoint)
         self.threads = apply_threads(config.threads, self.agent.online, self._update_rows())
         if checkpoint is not None:
+            self._check_spaces(checkpoint.get("spaces", {}))
             self._restore(checkpoint)
         self.start_step = self.step
         self._prepare_run_dir()
@@ -416,6 +449,15 @@ class Trainer:
             "trainer": {"step": self.step, "updates": self.updates, "episodes": self.episodes,
                         "evaluations": self.evaluations, "rng": capture_rng_states(), **self._loop_state()},
         })
+
+    def _check_spaces(self, saved: dict[str, Any]) -> None:
+        """A resumed run's env must have the spaces its checkpoint was trained on (checked before any write)."""
+        now = self._spaces()
+        for key in ("obs_shape", "obs_dtype", "num_actions"):
+            if key in saved and key in now and list(np.atleast_1d(saved[key])) != list(np.atleast_1d(now[key])):
+                self.close()
+                raise CheckpointError(f"cannot resume '{self.run_dir}': its checkpoint has {key} {saved[key]}, but "
+                                      f"this config's env gives {now[key]}; resume with the env it was trained on")
 
     def _spaces(self) -> dict[str, Any]:
         return {"obs_shape": list(self.env.obs_shape), "obs_dtype": str(self.env.obs_dtype),

@@ -118,3 +118,17 @@ def test_sigterm_and_sigint_write_a_checkpoint_of_the_current_step(tmp_path, sig
     step = load_checkpoint(run_dir / "checkpoints" / "latest.pt")["trainer"]["step"]
     assert step > 0 and f"step {step:,}" in err
     assert main(["train", "--resume", str(run_dir), f"train.total_steps={step + 200}", "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize("override, fragment", [("env.id=Acrobot-v1", "env.id"),
+                                                ("agent.net.hidden=[16]", "agent.net.hidden"),
+                                                ("agent.critic.type=c51", "agent.critic.type")])
+def test_resume_that_changes_the_task_or_network_is_refused_before_any_write(tmp_path, capsys, override, fragment):
+    run_dir = tmp_path / "run"
+    assert main(["train", str(CARTPOLE), *fast_overrides(run_dir), "--no-progress"]) == 0
+    before = _tree_hash(run_dir)
+    files = sorted(p.name for p in run_dir.rglob("*"))
+    assert main(["train", "--resume", str(run_dir), override, "train.total_steps=900"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot change {fragment}" in err and err.count("\n") == 1, err
+    assert _tree_hash(run_dir) == before and sorted(p.name for p in run_dir.rglob("*")) == files  # no new tb file
