@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,10 @@ def evaluate_checkpoint(
         raise RlkitError(f"--episodes must be >= 1, got {episodes}")
     if video_dir is not None:
         claim_output(video_dir, "video", force=True, directory=True)
+        # Off-screen rendering needs no sound or window; without these SDL (pygame) complains about
+        # XDG_RUNTIME_DIR on stderr on headless machines, though the video is written.
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     payload = load_checkpoint(path)
     agent, config = agent_from_checkpoint(payload, device)
     env_id = env_id or config.env.id

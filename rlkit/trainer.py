@@ -184,6 +184,8 @@ class Trainer:
         self.lock = RunDirLock(self.run_dir)
         self._stop_signal: int | None = None
         self._closed = False
+        self._bar: Any = None  # the progress bar while run() is going (env loop only)
+        self._steps_per_second = float("nan")
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
@@ -235,7 +237,7 @@ class Trainer:
         if len(replay) == 0 and self.step > 0:
             warmup = max(cfg.replay.batch_size, min(train_cfg.learning_starts, cfg.replay.capacity))
         writer = self._writer()
-        bar = self._progress_bar()
+        bar = self._bar = self._progress_bar()
         obs = env.reset(seed=train_env_seed(cfg.seed, self.step))  # a resume gets fresh, non-overlapping seeds
         loss_sum = torch.zeros((), device=self.device)
         window_updates, window_start, window_step = 0, time.perf_counter(), self.step
@@ -358,6 +360,8 @@ class Trainer:
         self.evaluations += 1
         self.last_eval_step = self.step
         self.last_eval = (float(returns.mean()), float(returns.std()))
+        if self._bar is not None:  # the bar shows this evaluation now, not at the next log
+            self._show(self._bar, self.step, self._steps_per_second)
         writer.add_scalar("eval/mean_return", self.last_eval[0], self.step)
         writer.add_scalar("eval/std_return", self.last_eval[1], self.step)
         writer.add_scalar("eval/mean_length", float(lengths.mean()), self.step)
@@ -386,6 +390,7 @@ class Trainer:
     def _show(self, bar: Any, previous: int, steps_per_second: float) -> None:
         if bar is None:
             return
+        self._steps_per_second = steps_per_second
         recent = np.mean(self.recent_returns) if self.recent_returns else float("nan")
         bar.update(self.step - bar.n)
         bar.set_postfix_str(f"return {recent:.1f}  eval {self.last_eval[0]:.1f}  {steps_per_second:,.0f} steps/s")
