@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return load_config
     if name in ("train", "resume"):
-        from rlkit import trainer
+        from rlkit import run
 
-        return getattr(trainer, name)
+        return getattr(run, name)
     raise AttributeError(f"module 'rlkit' has no attribute '{name}'")

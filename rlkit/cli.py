@@ -197,7 +197,7 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rlkit.config import load_config
-    from rlkit.trainer import resume, train
+    from rlkit.run import resume, train
 
     progress = False if args.no_progress else None
     if args.resume:

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rlkit.config import load_config  # noqa: E402
-from rlkit.trainer import train  # noqa: E402
+from rlkit.run import train  # noqa: E402
 
 TASKS = {
     "CartPole-v1": ["env.id=CartPole-v1"],

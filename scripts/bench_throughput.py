@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from rlkit.config import load_config  # noqa: E402
 from rlkit.evaluate import load_agent, run_episodes  # noqa: E402
-from rlkit.trainer import train  # noqa: E402
+from rlkit.run import train  # noqa: E402
 
 # RL-Zoo's tuned hyperparameters for DQN on CartPole-v1 (rl-baselines3-zoo, hyperparams/dqn.yml).
 ZOO = dict(lr=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1_000, gamma=0.99, target_update=10,

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from rlkit.config import load_config  # noqa: E402
 from rlkit.plot import area_under_curve, plot_runs, read_curve  # noqa: E402
-from rlkit.trainer import train  # noqa: E402
+from rlkit.run import train  # noqa: E402
 
 CRITICS = {
     "huber": ["agent.critic.type=scalar", "agent.critic.loss=huber"],

@@ -29,7 +29,7 @@ from rlkit.edge import export_onnx  # noqa: E402
 from rlkit.edge.export import PARITY_SEED  # noqa: E402
 from rlkit.edge.parity import record_observations  # noqa: E402
 from rlkit.evaluate import agent_from_checkpoint  # noqa: E402
-from rlkit.trainer import train  # noqa: E402
+from rlkit.run import train  # noqa: E402
 from rlkit.vec import make_env  # noqa: E402
 
 PTQ = {"PTQ": (), "PTQ, first fp32": ("first",), "PTQ, head fp32": ("head",),

@@ -115,7 +115,7 @@ def train_run(job: tuple, steps: int, out: str, episodes: int) -> dict:
 
     from rlkit.config import ReplayConfig, load_config
     from rlkit.evaluate import load_agent
-    from rlkit.trainer import train
+    from rlkit.run import train
 
     torch.set_num_threads(1)
     kind, variant, overrides, jammer, seed = job

@@ -11,7 +11,7 @@ import torch
 from rlkit.checkpoint import (capture_rng_states, load_checkpoint, restore_rng_states, save_checkpoint)
 from rlkit.errors import CheckpointError, RunDirError
 from rlkit.evaluate import agent_from_checkpoint
-from rlkit.trainer import train
+from rlkit.run import train
 
 from helpers import fast_config
 

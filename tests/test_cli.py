@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlkit.cli import main
-from rlkit.trainer import train
+from rlkit.run import train
 
 from helpers import CARTPOLE, ROOT, fast_config, fast_overrides
 

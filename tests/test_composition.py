@@ -5,7 +5,7 @@ import torch
 
 from rlkit.checkpoint import load_checkpoint
 from rlkit.evaluate import load_agent
-from rlkit.trainer import train
+from rlkit.run import train
 
 from helpers import fast_config
 
@@ -52,7 +52,7 @@ def test_prioritized_frames_with_cnn_resume(tmp_path):
     overrides = ["env.id=toy_envs:Image-v0", "agent.net.torso=nature_cnn", "replay.prioritized=true",
                  "replay.save_with_checkpoint=true", "agent.n_step=3", "train.total_steps=200",
                  "train.learning_starts=64", "train.eval_episodes=1", "replay.capacity=1000"]
-    from rlkit.trainer import resume
+    from rlkit.run import resume
 
     first = train(fast_config(tmp_path / "run", *overrides), progress=False)
     second = resume(tmp_path / "run", ["train.total_steps=260"], progress=False)

@@ -13,7 +13,7 @@ from rlkit.agents.registry import resolve_preset
 from rlkit.config import load_config
 from rlkit.distributed import ShardedReplay, actor_epsilon
 from rlkit.evaluate import load_agent
-from rlkit.trainer import resume, train
+from rlkit.run import resume, train
 
 from helpers import ROOT
 

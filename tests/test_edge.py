@@ -20,7 +20,7 @@ from rlkit.edge.graph import export_network
 from rlkit.errors import CheckpointError, RlkitError
 from rlkit.evaluate import load_agent, warm_start
 from rlkit.nets import build_q_network
-from rlkit.trainer import train
+from rlkit.run import train
 from rlkit.vec import make_env
 
 from helpers import fast_config

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rlkit.cli import main
-from rlkit.trainer import train
+from rlkit.run import train
 
 from helpers import CARTPOLE, fast_config
 

@@ -6,7 +6,7 @@ import pytest
 from rlkit.cli import main
 from rlkit.errors import RlkitError
 from rlkit.outputs import claim_output, disk_full_message, removed_on_failure
-from rlkit.trainer import train
+from rlkit.run import train
 
 from helpers import fast_config
 

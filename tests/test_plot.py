@@ -5,7 +5,7 @@ import pytest
 
 from rlkit.cli import main
 from rlkit.plot import aggregate, area_under_curve, group_name, read_curve
-from rlkit.trainer import train
+from rlkit.run import train
 
 from helpers import fast_config
 

@@ -7,7 +7,7 @@ from rlkit.checkpoint import load_checkpoint
 from rlkit.cli import main
 from rlkit.config import load_config
 from rlkit.errors import ConfigError
-from rlkit.trainer import resume, train
+from rlkit.run import resume, train
 
 from helpers import ROOT
 

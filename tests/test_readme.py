@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from rlkit.trainer import train
+from rlkit.run import train
 
 from helpers import ROOT, fast_config
 

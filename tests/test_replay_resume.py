@@ -6,7 +6,8 @@ import pytest
 import rlkit.trainer as trainer_module
 from rlkit.checkpoint import load_checkpoint
 from rlkit.replay import read_replay_step
-from rlkit.trainer import Trainer, resume, train
+from rlkit.run import resume, train
+from rlkit.trainer import Trainer
 
 from helpers import fast_config
 

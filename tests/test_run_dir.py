@@ -58,7 +58,7 @@ def test_two_trainers_cannot_share_a_new_directory(tmp_path):
     holder = _hold_lock(run_dir)
     try:
         from rlkit.errors import RunDirError
-        from rlkit.trainer import train
+        from rlkit.run import train
 
         with pytest.raises(RunDirError, match="in use by pid"):
             train(fast_config(run_dir), progress=False)

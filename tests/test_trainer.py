@@ -9,7 +9,7 @@ from rlkit.checkpoint import load_checkpoint
 from rlkit.config import load_config
 from rlkit.errors import ConfigError, EnvError, RunDirError, TrainingError
 from rlkit.evaluate import load_agent
-from rlkit.trainer import resume, train
+from rlkit.run import resume, train
 
 from helpers import CARTPOLE, fast_config
 
