@@ -142,11 +142,11 @@ class DQNAgent:
         obs = torch.as_tensor(batch.obs, device=device)
         next_obs = torch.as_tensor(batch.next_obs, device=device)
         actions = torch.as_tensor(batch.actions, device=device)
-        rewards = torch.as_tensor(batch.rewards, device=device)
+        returns = torch.as_tensor(batch.returns, device=device)
         discounts = torch.as_tensor(batch.discounts, device=device)
         weights = torch.as_tensor(batch.weights, device=device)
 
-        target = self.td_target(next_obs, rewards, discounts)
+        target = self.td_target(next_obs, returns, discounts)
         set_training(self._mode_dependent, True)
         try:
             outputs = self.online(obs)
@@ -170,7 +170,7 @@ class DQNAgent:
         priorities; the same quantity ``update`` returns as ``td_errors``)."""
         device = self.device
         target = self.td_target(torch.as_tensor(batch.next_obs, device=device),
-                                torch.as_tensor(batch.rewards, device=device),
+                                torch.as_tensor(batch.returns, device=device),
                                 torch.as_tensor(batch.discounts, device=device))
         outputs = self.online(torch.as_tensor(batch.obs, device=device))
         actions = torch.as_tensor(batch.actions, device=device)
@@ -178,8 +178,8 @@ class DQNAgent:
         return self.critic.td_errors(outputs_sa, target).cpu().numpy()
 
     @torch.no_grad()
-    def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
-        """The critic's TD target for a batch. next_obs: (B, *obs_shape); rewards, discounts: (B,).
+    def td_target(self, next_obs: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
+        """The critic's TD target for a batch. next_obs: (B, *obs_shape); returns (n-step sums), discounts: (B,).
 
         The next action is the argmax of the online network's Q for Double DQN, of the target network's otherwise;
         the target network always scores it. Returns the critic's target representation ((B,) for Scalar).
@@ -187,7 +187,7 @@ class DQNAgent:
         next_outputs = self.target(next_obs)
         chooser = self.online(next_obs) if self.config.double else next_outputs
         next_actions = self.critic.q_values(chooser).argmax(1)
-        return self.critic.td_target(next_outputs, next_actions, rewards, discounts)
+        return self.critic.td_target(next_outputs, next_actions, returns, discounts)
 
     @torch.no_grad()
     def update_target(self) -> None:

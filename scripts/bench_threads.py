@@ -37,7 +37,7 @@ def update_ms(hidden: list[int], batch_size: int, threads: int, updates: int) ->
     agent = build_agent(config, (16,), "float32", 4, torch.device("cpu"))
     rng = np.random.default_rng(0)
     batch = Batch(obs=rng.normal(size=(batch_size, 16)).astype(np.float32), actions=rng.integers(4, size=batch_size),
-                  rewards=rng.normal(size=batch_size).astype(np.float32),
+                  returns=rng.normal(size=batch_size).astype(np.float32),
                   discounts=np.full(batch_size, 0.99, np.float32),
                   next_obs=rng.normal(size=(batch_size, 16)).astype(np.float32), indices=np.arange(batch_size),
                   weights=np.ones(batch_size, np.float32))

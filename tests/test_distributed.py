@@ -117,7 +117,7 @@ def test_restarted_actor_cuts_its_shard_before_the_new_episode(tmp_path):
     trainer._actor_restarted(0, {0: deque()})
     trainer.replay.add_chunk(0, chunk(100.0))  # the restarted actor's new episode
     batch = trainer.replay.shards[0].gather(np.array([1]))
-    assert batch.rewards.tolist() == [1.0] and batch.discounts.tolist() == [0.5]
+    assert batch.returns.tolist() == [1.0] and batch.discounts.tolist() == [0.5]
     assert batch.next_obs[0].tolist() == [2.0] * 4  # bootstraps from the pre-crash state, not the new episode's
     trainer.close()
 

@@ -61,7 +61,7 @@ def test_update_fits_a_fixed_batch_and_returns_per_sample_errors():
     rng = np.random.default_rng(0)
     batch = Batch(
         obs=rng.normal(size=(32, 4)).astype(np.float32), actions=rng.integers(3, size=32),
-        rewards=rng.normal(size=32).astype(np.float32), discounts=np.zeros(32, np.float32),
+        returns=rng.normal(size=32).astype(np.float32), discounts=np.zeros(32, np.float32),
         next_obs=rng.normal(size=(32, 4)).astype(np.float32), indices=np.arange(32), weights=np.ones(32, np.float32),
     )
     first = agent.update(batch)
@@ -122,7 +122,7 @@ def test_target_copy_follows_optimiser_updates():
     rng = np.random.default_rng(1)
     batch = Batch(
         obs=rng.normal(size=(16, 4)).astype(np.float32), actions=rng.integers(3, size=16),
-        rewards=np.ones(16, np.float32), discounts=np.full(16, 0.9, np.float32),
+        returns=np.ones(16, np.float32), discounts=np.full(16, 0.9, np.float32),
         next_obs=rng.normal(size=(16, 4)).astype(np.float32), indices=np.arange(16), weights=np.ones(16, np.float32),
     )
     for _ in range(3):

@@ -52,7 +52,7 @@ class StackedEnvs:
 
 
 def _assert_same(frames_batch, naive_batch):
-    for field in ("obs", "next_obs", "actions", "rewards", "discounts"):
+    for field in ("obs", "next_obs", "actions", "returns", "discounts"):
         np.testing.assert_array_equal(getattr(frames_batch, field), getattr(naive_batch, field), err_msg=field)
 
 
@@ -156,7 +156,7 @@ def test_obs_that_does_not_continue_cuts_the_episode_as_truncated():
     added, _ = _step(buffer, [0, 0, 0, 7, 8], reward=4.0)  # not [0, 1, 2, 3]: a new episode
     assert added.tolist() == [3]
     batch = buffer.gather(np.array([0, 1, 3]))
-    np.testing.assert_allclose(batch.rewards, [1 + 0.5 * 2, 2, 4])
+    np.testing.assert_allclose(batch.returns, [1 + 0.5 * 2, 2, 4])
     np.testing.assert_allclose(batch.discounts, [0.25, 0.5, 0.5])  # truncated: still bootstraps
     np.testing.assert_array_equal(batch.next_obs[:, :, 0, 0], [[0, 1, 2, 3], [0, 1, 2, 3], [0, 0, 7, 8]])
 

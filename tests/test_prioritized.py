@@ -116,7 +116,7 @@ def test_with_frame_storage_invalid_slots_are_never_sampled_and_the_tree_stays_i
             batch = replay.sample(32)
             assert valid[batch.indices].all()
             reference = naive.gather(naive_slot[batch.indices])  # n-step returns and stacks as the naive buffer's
-            for field in ("obs", "next_obs", "rewards", "discounts", "actions"):
+            for field in ("obs", "next_obs", "returns", "discounts", "actions"):
                 np.testing.assert_array_equal(getattr(batch, field), getattr(reference, field), err_msg=field)
             replay.update_priorities(batch.indices, rng.standard_normal(32) * 10)
 

@@ -22,7 +22,7 @@ def _add_steps(buffer, rewards, terminated=None, truncated=None):
 
 
 def _assert_batch(batch, rewards, discounts, next_obs):
-    np.testing.assert_allclose(batch.rewards, rewards, rtol=1e-6)
+    np.testing.assert_allclose(batch.returns, rewards, rtol=1e-6)
     np.testing.assert_allclose(batch.discounts, discounts, rtol=1e-6)
     np.testing.assert_array_equal(batch.next_obs[:, 0], next_obs)
 
@@ -94,7 +94,7 @@ def test_n_step_one_is_the_plain_transition():
     terminated, truncated = rng.random((12, 4)) < 0.3, rng.random((12, 4)) < 0.3
     _add_steps(buffer, rewards, terminated, truncated)
     batch = buffer.gather(np.arange(48))
-    np.testing.assert_allclose(batch.rewards, rewards.reshape(-1).astype(np.float32))
+    np.testing.assert_allclose(batch.returns, rewards.reshape(-1).astype(np.float32))
     np.testing.assert_allclose(batch.discounts, np.where(terminated.reshape(-1), 0.0, 0.9), rtol=1e-6)
     np.testing.assert_array_equal(batch.next_obs, batch.obs + 5)
 
@@ -109,7 +109,7 @@ def test_obs_keep_their_dtype_and_batch_shapes(dtype):
     assert isinstance(batch, Batch)
     assert batch.obs.dtype == dtype and batch.next_obs.dtype == dtype
     assert batch.obs.shape == batch.next_obs.shape == (7, 3, 4)
-    for field, want in [("actions", np.int64), ("rewards", np.float32), ("discounts", np.float32),
+    for field, want in [("actions", np.int64), ("returns", np.float32), ("discounts", np.float32),
                         ("indices", np.int64), ("weights", np.float32)]:
         assert getattr(batch, field).shape == (7,) and getattr(batch, field).dtype == want, field
 
@@ -314,7 +314,7 @@ def test_add_steps_equals_step_by_step_adds(chunks):
         np.testing.assert_array_equal(sources, np.arange(2 * steps))
     assert len(bulk) == len(one)
     everything = np.arange(len(one))
-    for field in ("obs", "actions", "rewards", "discounts", "next_obs"):
+    for field in ("obs", "actions", "returns", "discounts", "next_obs"):
         np.testing.assert_array_equal(getattr(bulk.gather(everything), field), getattr(one.gather(everything), field))
     with pytest.raises(ValueError, match="rewards has shape"):
         bulk.add_steps(obs, actions, rewards[:, :1], next_obs, terminated, truncated)

@@ -20,7 +20,7 @@ def _agent(*overrides):
 
 def _batch(rng, size=32):
     return Batch(obs=rng.normal(size=(size, 4)).astype(np.float32), actions=rng.integers(3, size=size),
-                 rewards=rng.normal(size=size).astype(np.float32), discounts=np.full(size, 0.9, np.float32),
+                 returns=rng.normal(size=size).astype(np.float32), discounts=np.full(size, 0.9, np.float32),
                  next_obs=rng.normal(size=(size, 4)).astype(np.float32), indices=np.arange(size),
                  weights=np.ones(size, np.float32))
 

@@ -160,7 +160,7 @@ class ShardedReplay:
             indices.append(part.indices + k * self.slots)
             probabilities.append(self.shards[k].tree.get(part.indices) / totals.sum())
         weights = (len(self) * np.concatenate(probabilities)) ** -self.shards[0].beta
-        fields = ("obs", "actions", "rewards", "discounts", "next_obs")
+        fields = ("obs", "actions", "returns", "discounts", "next_obs")
         return Batch(*(np.concatenate([getattr(p, name) for p in parts]) for name in fields),
                      indices=np.concatenate(indices), weights=(weights / weights.max()).astype(np.float32))
 

@@ -31,8 +31,10 @@ import json
 import numpy as np
 
 from rlkit.errors import CheckpointError
-from rlkit.memory import large_zeros
-from rlkit.replay import Batch, ReplayStorage, n_step_returns, stream_into
+from .arrays import large_zeros
+from .batch import Batch, n_step_returns
+from .files import stream_into
+from .storage import ReplayStorage
 
 _FORMAT = "rlkit.frame_replay/1"
 _ROW_KEYS = ("actions", "rewards", "terminated", "truncated", "depth", "valid")  # (rows, N) metadata arrays
@@ -199,7 +201,7 @@ class FrameReplayBuffer(ReplayStorage):
         return Batch(
             obs=frames[:, :self.stack_size],
             actions=flat["actions"].take(indices).astype(np.int64),
-            rewards=returns,
+            returns=returns,
             discounts=discounts,
             next_obs=next_obs,
             indices=indices,
