@@ -17,9 +17,11 @@ import torch
 
 from rlkit.config import AgentConfig
 from rlkit.critics import build_critic, taken
-from rlkit.nets import build_q_network, mode_dependent_modules, set_training
-from rlkit.numpy_net import MAX_BATCH, NumpyQNetwork
+from rlkit.nets import mode_dependent_modules, set_training
+from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
+
+from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
 
 
 class DQNAgent:
@@ -68,15 +70,7 @@ class DQNAgent:
         self._numpy_online: tuple[torch.nn.Module, NumpyQNetwork | None] | None = None
 
     def _build_network(self) -> torch.nn.Module:
-        net = self.config.net
-        network = build_q_network(self.obs_shape, self.num_actions, self.critic.bins, net.torso, net.hidden,
-                                  self.config.dueling, net.blocks)
-        if net.quant != "none":
-            # Quantisation-aware training swaps the linear layers for fake-quant ones (agents/edge.py).
-            from .edge import quantize_network
-
-            network = quantize_network(network, net.quant, net.ternary_scale, net.keep_fp32)
-        return network
+        return build_network(self.config, self.obs_shape, self.num_actions, self.critic.bins)
 
     # -- acting -------------------------------------------------------------------------------------------------
     def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray | int:
@@ -103,7 +97,7 @@ class DQNAgent:
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions for a batch. obs: (B, *obs_shape) -> (B,) int64.
 
-        Small CPU batches of an MLP network go through its numpy mirror (rlkit/numpy_net.py): same maths, a
+        Small CPU batches of an MLP network go through its numpy mirror (rlkit/nets/numpy_mirror.py): same maths, a
         fraction of torch's per-call overhead, which dominates acting one env step at a time.
         """
         if len(obs) <= MAX_BATCH:
@@ -189,15 +183,9 @@ class DQNAgent:
         next_actions = self.critic.q_values(chooser).argmax(1)
         return self.critic.td_target(next_outputs, next_actions, returns, discounts)
 
-    @torch.no_grad()
     def update_target(self) -> None:
-        """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1)."""
-        if self.config.tau >= 1.0:
-            torch._foreach_copy_(self.target_parameters, self.parameters)
-        else:
-            torch._foreach_lerp_(self.target_parameters, self.parameters, self.config.tau)
-        for target_buffer, online_buffer in zip(self.target.buffers(), self.online.buffers()):
-            target_buffer.copy_(online_buffer)
+        """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1); see ``common.update_target``."""
+        update_target(self.online, self.target, self.config.tau)
 
     # -- state --------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -207,32 +195,3 @@ class DQNAgent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from ``state_dict()``; raises ValueError/RuntimeError on a shape mismatch (caller explains)."""
         load_agent_state(self, state)
-
-
-def agent_state(agent: Any) -> dict[str, Any]:
-    """An agent's online and target networks, optimiser and exploration RNG: tensors and plain data only, so a
-    checkpoint of it loads with ``weights_only``. Shared by every agent with those four parts."""
-    return {"online": agent.online.state_dict(), "target": agent.target.state_dict(),
-            "optimizer": agent.optimizer.state_dict(), "rng": agent.rng.bit_generator.state}
-
-
-def load_agent_state(agent: Any, state: dict[str, Any]) -> None:
-    """Inverse of ``agent_state``; a missing target is taken from the online network (imported models)."""
-    agent.online.load_state_dict(state["online"])
-    agent.target.load_state_dict(state.get("target", state["online"]))
-    if "optimizer" in state:
-        agent.optimizer.load_state_dict(state["optimizer"])
-    if "rng" in state:
-        agent.rng.bit_generator.state = state["rng"]
-
-@torch.no_grad()
-def clip_grad_norm(parameters: list[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale gradients so their global L2 norm is at most ``max_norm``; returns the norm before clipping.
-
-    The same maths as ``torch.nn.utils.clip_grad_norm_`` (coefficient max_norm / (norm + 1e-6), capped at 1) with
-    none of its per-call grouping work, which costs a third of the clip on a small MLP.
-    """
-    grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_(max=1.0))
-    return total

@@ -35,9 +35,8 @@ import torch
 from rlkit.config import Config, PuzzleConfig, config_from_dict
 from rlkit.critics import Scalar
 from rlkit.errors import CheckpointError, ConfigError
-from rlkit.nets import build_q_network
 
-from .dqn import agent_state, clip_grad_norm, load_agent_state
+from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
 
 INFERENCE_CHUNK = 65_536  # states per forward pass in q_values: bounds activation memory for huge expansions
 
@@ -80,14 +79,7 @@ class QStarAgent:
         self._teacher: torch.nn.Module | None = None  # puzzle.target_from's network, read when training needs it
 
     def _build_network(self) -> torch.nn.Module:
-        agent, net = self.config, self.config.net
-        network = build_q_network(self.obs_shape, self.num_actions, 1, net.torso, net.hidden, agent.dueling, net.blocks)
-        if net.quant != "none":
-            # Quantisation-aware training swaps the linear layers for fake-quant ones, as for DQN (agents/edge.py).
-            from .edge import quantize_network
-
-            network = quantize_network(network, net.quant, net.ternary_scale, net.keep_fp32)
-        return network
+        return build_network(self.config, self.obs_shape, self.num_actions, 1)
 
     # -- data -----------------------------------------------------------------------------------------------------
     def training_states(self, rng: np.random.Generator) -> np.ndarray:
@@ -161,13 +153,7 @@ class QStarAgent:
     @torch.no_grad()
     def update_target(self) -> None:
         """target <- tau * online + (1 - tau) * target (hard copy at tau = 1); BatchNorm statistics are copied."""
-        online, target = self.parameters, list(self.target.parameters())
-        if self.config.tau >= 1.0:
-            torch._foreach_copy_(target, online)
-        else:
-            torch._foreach_lerp_(target, online, self.config.tau)
-        for target_buffer, online_buffer in zip(self.target.buffers(), self.online.buffers()):
-            target_buffer.copy_(online_buffer)
+        update_target(self.online, self.target, self.config.tau)
 
     # -- inference (eval mode) ------------------------------------------------------------------------------------
     def q_values(self, states: np.ndarray) -> torch.Tensor:

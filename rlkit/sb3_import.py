@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.agents.edge import save_agent_checkpoint
+from rlkit.agents.common import save_agent_checkpoint
 from rlkit.agents.registry import build_agent
 from rlkit.config import config_from_dict
 from rlkit.errors import CheckpointError, RlkitError

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rlkit.agents.edge import save_agent_checkpoint
+from rlkit.agents.common import save_agent_checkpoint
 from rlkit.agents.registry import build_agent
 from rlkit.config import load_config
 from rlkit.edge import cost, export_onnx, torch_latency_us

@@ -308,9 +308,10 @@ def distill_checkpoint(teacher_checkpoint: str, override: str, rollouts: list[tu
     """Distil the agent at ``teacher_checkpoint`` into a student whose config is the teacher's with ``override``
     (a smaller network, or ``agent.net.quant=...`` for QAT by distillation) on the teacher's own observations: one
     rollout set per (count, epsilon, seed). ``loss``: 'mse' regresses the teacher's Q-values, 'kl' matches its
-    softmax(Q / temperature) policy (``rlkit.agents.edge.distill``). Returns (the student's checkpoint path, the
+    softmax(Q / temperature) policy (``rlkit.edge.distill``). Returns (the student's checkpoint path, the
     teacher's preset-resolved config, as trained)."""
-    from rlkit.agents.edge import distill, save_agent_checkpoint
+    from rlkit.agents.common import save_agent_checkpoint
+    from rlkit.edge.distill import distill
     from rlkit.checkpoint import load_checkpoint
     from rlkit.config import apply_overrides, config_from_dict
     from rlkit.edge import record_observations

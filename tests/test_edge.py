@@ -9,8 +9,9 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from rlkit.agents.edge import (Int8Linear, TernaryLinear, distill, fake_quantize, quantize_network,
-                               save_agent_checkpoint, ternary_weights)
+from rlkit.agents.common import save_agent_checkpoint
+from rlkit.edge.distill import distill
+from rlkit.nets.quant import Int8Linear, TernaryLinear, fake_quantize, quantize_network, ternary_weights
 from rlkit.agents.registry import build_agent
 from rlkit.checkpoint import load_checkpoint
 from rlkit.edge import cost, export_onnx, load_policy

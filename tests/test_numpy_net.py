@@ -7,7 +7,7 @@ import torch
 
 from rlkit.agents.registry import build_agent
 from rlkit.config import load_config
-from rlkit.numpy_net import MAX_BATCH, NumpyQNetwork
+from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
 
 CRITICS = {

@@ -28,8 +28,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from rlkit.agents.edge import Int8Linear, TernaryLinear, int8_weight_scale, ternary_weights
 from rlkit.nets import MLP, DuelingHead, QHead
+from rlkit.nets.quant import Int8Linear, TernaryLinear, int8_weight_scale, ternary_weights
 
 OPSET = 17
 INPUT, OUTPUT = "obs", "outputs"
@@ -155,7 +155,7 @@ class _GraphBuilder:
         return self.node("DequantizeLinear", [quantized, scale_name, zero], stem="x_dq")
 
     def _ternary_activation(self, x: str) -> str:
-        # s = max(max|x| over features, eps) / 127 per row: b1.58's absmax per token (agents.edge.absmax_per_token_scale)
+        # s = max(max|x| over features, eps) / 127 per row: b1.58's absmax per token (rlkit.nets.quant.absmax_per_token_scale)
         absmax = self.node("ReduceMax", [self.node("Abs", [x])], axes=[1], keepdims=1)
         scale = self.node("Div", [self.node("Max", [absmax, self.constant("eps", np.float32(1e-8))]),
                                   self.constant("int8_max", np.float32(INT8_MAX))])

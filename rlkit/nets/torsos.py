@@ -1,8 +1,4 @@
-"""Q-networks: a torso that turns observations into features and a head that emits ``num_actions x bins`` outputs.
-
-``bins`` is the critic's output width per action (1 for a scalar Q-value, m for a distributional critic), so one
-network serves every value representation.
-"""
+"""Torsos: observations -> features. MLP, residual MLP (BatchNorm), Nature CNN and Impala CNN (channels-last)."""
 
 from __future__ import annotations
 
@@ -11,6 +7,9 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+
+
+TORSOS = ("mlp", "resmlp", "nature_cnn", "impala")
 
 
 class MLP(nn.Module):
@@ -135,88 +134,3 @@ class _ImpalaStage(nn.Module):
         for block in self.res:
             x = x + block(x)
         return x
-
-
-class QHead(nn.Module):
-    """Plain head: features (B, F) -> outputs (B, A, bins)."""
-
-    def __init__(self, in_features: int, num_actions: int, bins: int):
-        super().__init__()
-        self.num_actions, self.bins = num_actions, bins
-        self.linear = nn.Linear(in_features, num_actions * bins)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear(features).view(-1, self.num_actions, self.bins)
-
-
-class DuelingHead(nn.Module):
-    """Dueling head (Wang et al., 2016): outputs = V(s) + A(s, a) - mean_a A(s, a), per bin. (B, F) -> (B, A, bins).
-
-    For a distributional critic the combination acts on logits, as in Rainbow.
-    """
-
-    def __init__(self, in_features: int, num_actions: int, bins: int):
-        super().__init__()
-        self.num_actions, self.bins = num_actions, bins
-        self.value = nn.Linear(in_features, bins)
-        self.advantage = nn.Linear(in_features, num_actions * bins)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        value = self.value(features).view(-1, 1, self.bins)
-        advantage = self.advantage(features).view(-1, self.num_actions, self.bins)
-        return value + advantage - advantage.mean(dim=1, keepdim=True)
-
-
-class QNetwork(nn.Module):
-    """Torso + head. obs: (B, *obs_shape) -> outputs: (B, num_actions, bins) float32."""
-
-    def __init__(self, torso: nn.Module, num_actions: int, bins: int, dueling: bool):
-        super().__init__()
-        self.torso = torso
-        head = DuelingHead if dueling else QHead
-        self.head = head(torso.out_features, num_actions, bins)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.torso(obs))
-
-
-TORSOS = ("mlp", "resmlp", "nature_cnn", "impala")
-
-
-def mode_dependent_modules(network: nn.Module) -> list[nn.Module]:
-    """The modules of ``network`` whose forward may read ``self.training`` (BatchNorm, dropout, fake-quant
-    observers, anything not known to ignore it), so an agent can flip just these between eval (acting, targets)
-    and train (the gradient step): flipping a whole small MLP with ``train()``/``eval()`` costs a few percent of its
-    update. An empty list means the network computes the same in both modes.
-    """
-    return [module for module in network.modules() if type(module) not in _MODE_FREE]
-
-
-def set_training(modules: list[nn.Module], training: bool) -> None:
-    """Set ``training`` on exactly ``modules`` (from ``mode_dependent_modules``), not on their children."""
-    for module in modules:
-        module.training = training
-
-
-def build_q_network(
-    obs_shape: Sequence[int], num_actions: int, bins: int, torso: str, hidden: Sequence[int], dueling: bool,
-    blocks: int = 0,
-) -> QNetwork:
-    """Build a Q-network from config values; ``torso`` is one of TORSOS. Raises ValueError on a misfit."""
-    if torso == "mlp":
-        body: nn.Module = MLP(obs_shape, hidden)
-    elif torso == "resmlp":
-        body = ResidualMLP(obs_shape, hidden, blocks)
-    elif torso in ("nature_cnn", "impala"):
-        if len(obs_shape) != 3:
-            raise ValueError(f"{torso} needs (C, H, W) image observations, got shape {tuple(obs_shape)}; "
-                             "use torso mlp")
-        body = NatureCNN(obs_shape) if torso == "nature_cnn" else ImpalaCNN(obs_shape)
-    else:
-        raise ValueError(f"unknown torso '{torso}'; use one of {', '.join(TORSOS)}")
-    return QNetwork(body, num_actions, bins, dueling)
-
-
-# Modules whose forward never reads ``self.training`` (containers and stateless layers).
-_MODE_FREE = (nn.Linear, nn.Conv2d, nn.ReLU, nn.Flatten, nn.Sequential, nn.Identity, nn.LayerNorm, nn.ModuleList,
-              QNetwork, MLP, NatureCNN, ImpalaCNN, _ImpalaStage, ResidualMLP, QHead, DuelingHead)

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlkit.nets import MLP, DuelingHead, QHead, QNetwork
+from .heads import DuelingHead, QHead, QNetwork
+from .torsos import MLP
 
 # Batches up to this size act through the mirror; beyond it torch's overhead is amortised and its kernels win.
 MAX_BATCH = 16

@@ -1,0 +1,50 @@
+"""Q-networks: a torso that turns observations into features and a head that emits ``num_actions x bins`` outputs.
+
+``bins`` is the critic's output width per action (1 for a scalar Q-value, m for a distributional critic), so one
+network serves every value representation.
+
+Modules: ``torsos.py``, ``heads.py`` (plain, dueling, ``QNetwork``), ``quant.py`` (int8 / ternary fake-quant layers),
+``modes.py`` (train/eval discipline), ``numpy_mirror.py`` (fast CPU acting); ``build_q_network`` here builds one
+from config values, quantised when asked.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from .heads import DuelingHead, QHead, QNetwork
+from .modes import mode_dependent_modules, set_training
+from .quant import KEEP_FP32, Int8Linear, TernaryLinear, quantize_network
+from .torsos import MLP, TORSOS, ImpalaCNN, NatureCNN, ResidualMLP
+
+__all__ = ["DuelingHead", "ImpalaCNN", "Int8Linear", "KEEP_FP32", "MLP", "NatureCNN", "QHead", "QNetwork",
+           "ResidualMLP", "TORSOS", "TernaryLinear", "build_q_network", "mode_dependent_modules", "quantize_network",
+           "set_training"]
+
+
+def build_q_network(
+    obs_shape: Sequence[int], num_actions: int, bins: int, torso: str, hidden: Sequence[int], dueling: bool,
+    blocks: int = 0, quant: str = "none", ternary_scale: str = "absmean", keep_fp32: Sequence[str] = (),
+) -> QNetwork:
+    """Build a Q-network from config values; ``torso`` is one of TORSOS. ``quant`` ('none', 'int8', 'ternary')
+    swaps its linear layers for fake-quant ones (quantisation-aware training; ``quantize_network``), except those
+    ``keep_fp32`` names. Raises ValueError on a misfit."""
+    network = _plain_q_network(obs_shape, num_actions, bins, torso, hidden, dueling, blocks)
+    return network if quant == "none" else quantize_network(network, quant, ternary_scale, keep_fp32)
+
+
+def _plain_q_network(obs_shape, num_actions, bins, torso, hidden, dueling, blocks) -> QNetwork:
+    if torso == "mlp":
+        body: nn.Module = MLP(obs_shape, hidden)
+    elif torso == "resmlp":
+        body = ResidualMLP(obs_shape, hidden, blocks)
+    elif torso in ("nature_cnn", "impala"):
+        if len(obs_shape) != 3:
+            raise ValueError(f"{torso} needs (C, H, W) image observations, got shape {tuple(obs_shape)}; "
+                             "use torso mlp")
+        body = NatureCNN(obs_shape) if torso == "nature_cnn" else ImpalaCNN(obs_shape)
+    else:
+        raise ValueError(f"unknown torso '{torso}'; use one of {', '.join(TORSOS)}")
+    return QNetwork(body, num_actions, bins, dueling)
