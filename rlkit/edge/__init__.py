@@ -15,7 +15,9 @@ names import torch and onnx when first used.
 | ``export_onnx`` (= ``export_checkpoint``) | export | checkpoint -> .onnx + .json metadata, parity check, ExportReport |
 | ``quantize_int8_ptq`` | export | onnxruntime static int8 quantisation of an fp32 .onnx |
 | ``record_observations``, ``parity_check``, ``return_kept`` | parity | rollouts, agreement and Q error, return kept |
-| ``cost``, ``CostReport``, ``onnx_latency_us``, ``torch_latency_us`` | cost_model | parameters, MACs, bytes, latency, energy |
+| ``onnx_cost``, ``CostReport``, ``analyze_onnx``, ``onnx_latency_us`` | cost_model | an ONNX graph's parameters, MACs, bytes, latency, energy |
+| ``cost``, ``torch_latency_us`` | measure | the same for a checkpoint (exported first); torch's latency |
+| ``distill`` | distill | policy distillation into a small or quantised student |
 | ``load_policy``, ``Policy``, ``PolicyError`` | runtime | the torch-free runtime |
 """
 
@@ -27,8 +29,8 @@ from typing import Any
 _EXPORTS = {
     "export_onnx": "export", "export_checkpoint": "export", "ExportReport": "export", "quantize_int8_ptq": "export",
     "record_observations": "parity", "parity_check": "parity", "return_kept": "parity", "ReturnKept": "parity",
-    "cost": "cost_model", "CostReport": "cost_model", "analyze_onnx": "cost_model", "onnx_latency_us": "cost_model",
-    "torch_latency_us": "cost_model",
+    "cost": "measure", "CostReport": "cost_model", "analyze_onnx": "cost_model", "onnx_latency_us": "cost_model",
+    "onnx_cost": "cost_model", "torch_latency_us": "measure", "distill": "distill",
     "load_policy": "runtime", "Policy": "runtime", "PolicyError": "runtime",
 }
 

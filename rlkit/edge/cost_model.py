@@ -1,7 +1,9 @@
 """What a policy costs on a device: parameters, MACs per decision, weight bytes, latency, arithmetic energy.
 
-    report = cost("runs/jamming/checkpoints/final.pt")     # or an exported .onnx file
+    report = onnx_cost("jamming.onnx")                      # rlkit.edge.cost also takes a checkpoint
     print(report.summary())
+
+This module reads ONNX graphs and nothing else; ``rlkit.edge.measure`` exports checkpoints first and times torch.
 
 Counting, per Gemm / MatMul / Conv layer of the ONNX graph (batch 1, one decision):
 * parameters: weight and bias elements.
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,24 +92,6 @@ class CostReport:
                 f"median latency {self.latency_us:.1f} us (onnxruntime, batch 1)")
 
 
-def cost(source: str | Path, latency_runs: int = 1000, threads: int = 1, quantize: str | None = None) -> CostReport:
-    """Cost of an exported ``.onnx`` policy, or of a checkpoint (exported to a temporary file first, no parity check;
-    ``quantize`` as in ``export_checkpoint``, int8 calibrated on the agent's rollouts).
-
-    latency_runs: timed batch-1 runs (0 skips the measurement). Raises RlkitError for an unusable source.
-    """
-    source = Path(source)
-    if source.suffix == ".onnx":
-        return _onnx_cost(source, latency_runs, threads)
-    from .export import export_checkpoint
-
-    with tempfile.TemporaryDirectory() as scratch:
-        exported = export_checkpoint(source, Path(scratch) / "policy.onnx", quantize=quantize, parity=False)
-        report = _onnx_cost(exported.onnx_path, latency_runs, threads)
-    report.onnx_path = f"{source} (exported to a temporary file)"
-    return report
-
-
 def analyze_onnx(path: str | Path, ternary: list[str] | None = None) -> list[LayerCost]:
     """Static per-layer counts of an ONNX Q-network. ternary: initializer names holding ternary weights (read from
     the metadata file beside ``path`` when None)."""
@@ -170,7 +153,7 @@ def onnx_latency_us(path: str | Path, runs: int = 1000, threads: int = 1, warmup
     from .runtime import load_policy
 
     policy = load_policy(path, threads=threads)
-    batch, _ = policy.preprocess(_example_obs(policy.obs_shape, policy.obs_dtype))
+    batch, _ = policy.preprocess(example_obs(policy.obs_shape, policy.obs_dtype))
     feed, names = {policy.input_name: batch}, [policy.output_name]
     run = policy.session.run
     for _ in range(warmup):
@@ -183,30 +166,9 @@ def onnx_latency_us(path: str | Path, runs: int = 1000, threads: int = 1, warmup
     return statistics.median(timings) / 1000.0
 
 
-def torch_latency_us(network: Any, obs_shape: tuple[int, ...], runs: int = 1000, threads: int = 1,
-                     warmup: int = 100) -> float:
-    """Median wall time of one batch-1 eager forward of a torch network (inference mode), in microseconds."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        obs = torch.as_tensor(_example_obs(obs_shape, np.float32))[None]
-        timings = []
-        with torch.inference_mode():
-            for _ in range(warmup):
-                network(obs)
-            for _ in range(runs):
-                start = time.perf_counter_ns()
-                network(obs)
-                timings.append(time.perf_counter_ns() - start)
-    finally:
-        torch.set_num_threads(previous)
-    return statistics.median(timings) / 1000.0
-
-
-# -- helpers ------------------------------------------------------------------------------------------------------
-def _onnx_cost(path: Path, latency_runs: int, threads: int) -> CostReport:
+def onnx_cost(path: str | Path, latency_runs: int = 1000, threads: int = 1) -> CostReport:
+    """The cost of an exported ``.onnx`` policy (latency_runs timed batch-1 runs; 0 skips the measurement)."""
+    path = Path(path)
     layers = analyze_onnx(path)
     totals = summarize_layers(layers)
     latency = onnx_latency_us(path, latency_runs, threads) if latency_runs > 0 else float("nan")
@@ -214,6 +176,7 @@ def _onnx_cost(path: Path, latency_runs: int, threads: int) -> CostReport:
                       totals["fp32_weight_bytes"], totals["energy_pj"], latency, latency_runs, layers)
 
 
+# -- helpers ------------------------------------------------------------------------------------------------------
 def _constant(name: str, initializers: dict[str, np.ndarray], producers: dict[str, Any]):
     """(stored array, bytes of its dequantisation scale and zero point, initializer name) of a constant input, or
     None when the input is computed (not a parameter)."""
@@ -235,7 +198,8 @@ def _output_shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     return shapes
 
 
-def _example_obs(obs_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def example_obs(obs_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A fixed random observation of ``obs_shape`` and ``dtype`` (uint8 frames or normal floats) for timing runs."""
     rng = np.random.default_rng(0)
     if np.dtype(dtype) == np.uint8:
         return rng.integers(0, 256, obs_shape, dtype=np.uint8)
