@@ -200,7 +200,8 @@ class DistributedConfig(_Section):
 class Config(_Section):
     """A whole experiment."""
 
-    seed: int = Field(0, ge=0, description="seeds torch, numpy, the replay buffer and the envs")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds torch, numpy, the replay buffer and the envs "
+                                                          "(0 to 2^32 - 1, what numpy's global seed takes)")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
     run_dir: Optional[str] = Field(None, description="where logs and checkpoints go; default runs/<config name>")
     threads: Union[int, str] = Field(

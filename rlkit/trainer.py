@@ -43,7 +43,8 @@ class TrainResult:
     steps: int
     episodes: int
     updates: int
-    seconds: float  # the whole run: the loop, the final evaluation, the last checkpoint and shutting down
+    seconds: float  # the whole run: the loop, the final evaluation, the last checkpoint and shutting down (not
+    # building the envs, the agent or, for Ape-X, starting Ray and its actors: that happens before the clock starts)
     loop_seconds: float  # the training loop alone (periodic evaluations and checkpoints included)
     eval_seconds: float
     warmup_steps: int  # env steps before the first update (collection only)

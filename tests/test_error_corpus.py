@@ -55,6 +55,8 @@ CORPUS = [
     (["train", str(CARTPOLE), "env.id=Pendulum-v1"], "Discrete"),
     (["train", str(CARTPOLE), "env.id=no_such_module:Thing-v0"], "no_such_module"),
     (["train", str(CARTPOLE), "replay.storage=frames"], "replay.storage"),
+    (["train", str(CARTPOLE), "replay.capacity=1000000000000"], "GiB, more than this machine"),
+    (["train", str(CARTPOLE), "seed=100000000000000000000000"], "seed"),
     (["train", str(CARTPOLE), "agent.name=dqnn"], "agent.name"),
     (["train", str(CARTPOLE), "agent.name=double_dqn", "agent.double=false"], "implies"),
     (["train", str(CARTPOLE), "distributed.num_actors=2", "replay.save_with_checkpoint=true"], "save_with_checkpoint"),

@@ -18,6 +18,8 @@ in `files.py`.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from rlkit.errors import ConfigError
@@ -47,6 +49,7 @@ def build_replay(capacity: int, obs_shape: tuple[int, ...], obs_dtype, num_envs:
     shape = tuple(int(d) for d in obs_shape)
     if storage == "auto":
         storage = "frames" if np.dtype(obs_dtype) == np.uint8 and len(shape) == 3 and shape[0] > 1 else "full"
+    _check_fits_in_memory(capacity, shape, obs_dtype, storage)
     if storage == "frames":
         try:
             buffer = FrameReplayBuffer(capacity, shape, obs_dtype, num_envs, n_step, gamma, seed, num_actions)
@@ -55,3 +58,18 @@ def build_replay(capacity: int, obs_shape: tuple[int, ...], obs_dtype, num_envs:
     else:
         buffer = ReplayBuffer(capacity, shape, obs_dtype, num_envs, n_step, gamma, seed)
     return PrioritizedReplay(buffer, alpha=alpha, beta=beta, eps=eps) if prioritized else buffer
+
+
+def _check_fits_in_memory(capacity: int, obs_shape: tuple[int, ...], obs_dtype, storage: str) -> None:
+    """ConfigError with the bytes needed when the observations alone would exceed this machine's memory (before a
+    MemoryError, or an overcommitted mapping that the kernel kills later)."""
+    frame_bytes = int(np.prod(obs_shape[1:] if storage == "frames" else obs_shape, dtype=np.int64))
+    needed = capacity * frame_bytes * np.dtype(obs_dtype).itemsize * (1 if storage == "frames" else 2)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return  # a platform that does not say: let the allocation decide
+    if needed > total:
+        raise ConfigError(f"config field 'replay.capacity': {capacity:,} transitions of {tuple(obs_shape)} "
+                          f"{np.dtype(obs_dtype).name} observations need {needed / 2**30:,.1f} GiB, more than this "
+                          f"machine's {total / 2**30:,.1f} GiB; lower replay.capacity")
