@@ -3,7 +3,7 @@ the replay write and the checkpoint write resumes without the newer replay (one 
 
 import pytest
 
-import rlkit.trainer as trainer_module
+import rlkit.training.chores as trainer_module
 from rlkit.checkpoint import load_checkpoint
 from rlkit.replay import read_replay_step
 from rlkit.run import resume, train

@@ -10,17 +10,19 @@ learns like its single-process twin while collection runs in parallel.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlkit.agents.registry import build_agent
-from rlkit.config import config_to_dict
+from rlkit.config import Config, config_to_dict
 from rlkit.errors import RlkitError, TrainingError
-from rlkit.evaluate import agent_from_checkpoint, warm_start
-from rlkit.trainer import Trainer, TrainResult
+from rlkit.threads import apply_threads
+from rlkit.trainer import TrainResult, build_or_restore_agent, evaluate_greedily
+from rlkit.training.chores import Chores, start_run
 from rlkit.vec import make_env
 
 from .roles import ActorRole, ShardedReplay
@@ -41,26 +43,43 @@ def import_ray() -> Any:
     return ray
 
 
-class ApexTrainer(Trainer):
-    """Distributed training with the single-process trainer's run directory, logging and checkpoints."""
+class ApexTrainer:
+    """The Ape-X driver: actors fill a sharded prioritised replay, this process learns; the run's chores (run
+    directory, evaluation, checkpoints, TensorBoard, wrap-up) are a ``Chores`` it holds, as in the env loop."""
 
-    def _build(self, checkpoint: dict[str, Any] | None) -> None:
-        cfg = self.config
+    def __init__(self, config: Config, run_dir: Path, progress: bool | None = None,
+                 checkpoint: dict[str, Any] | None = None, restart: bool = False):
+        self.config = cfg = config
+        self.device = start_run(config)
+        self.step = self.updates = self.episodes = 0
+        self.chores = Chores(config, run_dir, progress, resumed=checkpoint is not None, restart=restart)
+        self.run_dir = self.chores.run_dir
         self.eval_env = make_env(cfg.env.id, env_kwargs=cfg.env.kwargs, atari=cfg.env.atari)
         space = self.eval_env.observation_space
         self.obs_shape, self.obs_dtype = tuple(space.shape), np.dtype(space.dtype)
         self.num_actions = int(self.eval_env.action_space.n)
-        if checkpoint is None:
-            self.agent = build_agent(cfg, self.obs_shape, self.obs_dtype, self.num_actions, self.device)
-            if cfg.agent.init_from:
-                warm_start(self.agent, cfg.agent.init_from, self.obs_shape, self.num_actions)
-        else:
-            self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(cfg)}, str(self.device))
+        self.agent = build_or_restore_agent(cfg, checkpoint, self.obs_shape, self.obs_dtype, self.num_actions,
+                                            self.device)
         self.num_actors = cfg.distributed.num_actors
         self.replay = ShardedReplay(cfg, self.num_actors, self.obs_shape, self.obs_dtype, self.num_actions)
         self.actor_restarts, self._weights_version, self.dead = 0, -1, set()
         self._ray, self._started_ray = None, False
         self.actors = self._start_actors()
+        self.threads = apply_threads(cfg.threads, self.agent.online, 2 * cfg.replay.batch_size)
+        if checkpoint is not None:
+            self.actor_restarts = int(self.chores.restore(self, checkpoint).get("actor_restarts", 0))
+        self.start_step = self.step
+        self.chores.claim()
+        self.recent_returns: deque[float] = deque(maxlen=20)
+
+    def describe(self) -> str:
+        return self.chores.describe(self)
+
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        self.chores.request_stop(signum)
+
+    def close(self) -> None:
+        self.chores.release(self)
 
     def _start_actors(self) -> list[Any]:
         dist, config = self.config.distributed, config_to_dict(self.config)
@@ -82,7 +101,7 @@ class ApexTrainer(Trainer):
         """Collect with the actors and learn until ``train.total_steps`` env steps; returns a TrainResult."""
 
         cfg, train_cfg, dist = self.config, self.config.train, self.config.distributed
-        writer = self._writer()
+        writer = self.chores.writer(self.step)
         warmup = max(cfg.replay.batch_size, train_cfg.learning_starts)
         ratio = train_cfg.gradient_steps / train_cfg.train_freq
         started = window_start = time.perf_counter()
@@ -118,7 +137,7 @@ class ApexTrainer(Trainer):
                         and self.updates != target_synced):
                     self.agent.update_target()  # skipped while nothing was learned since the last copy: a no-op
                     target_synced = self.updates
-                if self._crossed(previous, train_cfg.log_every):
+                if self.chores.crossed(previous, self.step, train_cfg.log_every):
                     now = time.perf_counter()
                     seconds = max(now - window_start, 1e-9)
                     writer.add_scalar("charts/steps_per_second", (self.step - window_step) / seconds, self.step)
@@ -134,25 +153,26 @@ class ApexTrainer(Trainer):
                         writer.add_scalar("charts/episodic_length", float(np.mean(lengths)), self.step)
                     window_start, window_step, window_updates, loss_sum = now, self.step, 0, 0.0
                     window_episodes = []
-                if self._evaluate_and_checkpoint(previous, writer):
+                if self.chores.tick(self, previous, writer):
                     stopped_early = True
                     break
         finally:
             loop_seconds = time.perf_counter() - started  # before the drain: chunks still in flight are never counted
             self._drain(queues)
         writer.add_scalar("distributed/actor_restarts", self.actor_restarts, self.step)
-        final = self._finish(writer)
+        final = self.chores.finish(self, writer)
         seconds = time.perf_counter() - started
         warm = warmup_end or (self.step, loop_seconds)
         return TrainResult(self.run_dir, self.step, self.episodes, self.updates, seconds, loop_seconds,
-                           self.eval_seconds, *warm, self.last_eval[0], self.last_eval[1], final, stopped_early)
+                           self.chores.eval_seconds, *warm, self.chores.last_eval[0], self.chores.last_eval[1], final,
+                           stopped_early)
 
     def _learn(self) -> float:
         batch = self.replay.sample(self.config.replay.batch_size)
         metrics = self.agent.update(batch)
         loss = metrics["loss"].item()
         if not np.isfinite(loss):
-            self._diverged(loss)
+            self.chores.diverged(self, loss)
         self.replay.update_priorities(batch.indices, metrics["td_errors"])
         self.updates += 1
         return loss
@@ -237,18 +257,24 @@ class ApexTrainer(Trainer):
         if self._ray is not None and refs:
             self._ray.wait(refs, num_returns=len(refs), timeout=30)
 
-    # -- checkpoints ------------------------------------------------------------------------------------------------
-    def _spaces(self) -> dict[str, Any]:
+    # -- what the chores ask of a loop ------------------------------------------------------------------------------
+    def evaluate_policy(self, writer: Any) -> tuple[float, float]:
+        """The learner's greedy episodes on its own evaluation env, as in the env loop."""
+        return evaluate_greedily(self.config, self.agent, self.eval_env, writer, self.step)
+
+    def progress_line(self) -> str:
+        recent = float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+        mean, std = self.chores.last_eval
+        return f"episodes {self.episodes:>6,}  recent return {recent:8.2f}  eval {mean:8.2f} ± {std:.2f}"
+
+    def spaces(self) -> dict[str, Any]:
         return {"obs_shape": list(self.obs_shape), "obs_dtype": str(self.obs_dtype), "num_actions": self.num_actions,
                 "env_id": self.config.env.id}
 
-    def _loop_state(self) -> dict[str, Any]:
+    def loop_state(self) -> dict[str, Any]:
         return {"actor_restarts": self.actor_restarts}
 
-    def _restore_loop_state(self, state: dict[str, Any]) -> None:
-        self.actor_restarts = int(state.get("actor_restarts", 0))
-
-    def _close(self) -> None:
+    def close_resources(self) -> None:
         self.eval_env.close()
         if self._ray is None:
             for actor in self.actors:
