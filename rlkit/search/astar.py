@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from typing import Any, Callable
 
 import numpy as np
 
-from .common import SearchResult, SearchTree, check_arguments, finish, goal_reached, out_of_budget
+from .common import SearchResult, SearchTree, goal_reached
+from .loop import Popped, run_search
 
 
 def astar(
@@ -33,66 +33,49 @@ def astar(
     on goal states. batch_size: nodes popped per iteration (B). weight: lambda on g (1: A*; < 1: greedier).
     max_nodes / max_seconds / max_iterations: budgets; when one runs out the best goal found so far (if any) is
     returned with ``stop_reason`` naming the budget. Stops early by ``common.goal_reached`` (shortest paths at
-    weight 1 with an admissible heuristic).
+    weight 1 with an admissible heuristic). The loop is ``search.loop.run_search``; this module is its strategy.
     """
-    check_arguments(batch_size, weight)
-    start_time = time.perf_counter()
-    tree = SearchTree(puzzle, start_state)
-    stats = dict(nodes_generated=1, iterations=0, network_calls=0, expansions=0)
-    if puzzle.is_goal(tree.states[:1])[0]:
-        return finish(tree, 0, start_time, **stats, stop_reason="proved")
-    h_start = float(np.asarray(heuristic_fn(tree.states[:1]), dtype=np.float64).reshape(-1)[0])
-    stats["network_calls"] += 1
-    open_list: list[tuple[float, int]] = [(h_start, 0)]  # (f, node id): ties go to the older node
-    best_cost, best_node = math.inf, -1
-    num_actions = puzzle.num_actions
-    while True:
-        stop_reason = out_of_budget(stats["nodes_generated"], stats["iterations"], start_time,
-                                    max_nodes, max_iterations, max_seconds)
-        if stop_reason:
-            break
-        batch = _pop_nodes(open_list, tree, batch_size, weight, best_cost)
-        if batch is None:
-            stop_reason = "proved"
-            break
-        if not batch:
-            stop_reason = "exhausted"  # every reachable state was expanded and none is a goal
-            break
-        stats["iterations"] += 1
-        stats["expansions"] += len(batch)
-        parents = np.asarray(batch, dtype=np.int64)
-        children, costs = puzzle.expand(tree.states[parents])
-        g = (tree.g[parents][:, None] + costs).reshape(-1)
-        stats["nodes_generated"] += len(children)
-        goal = puzzle.is_goal(children)
-        ids = tree.add(children, g, np.repeat(parents, num_actions), np.tile(np.arange(num_actions), len(parents)))
-        accepted = ids >= 0
-        found = np.flatnonzero(accepted & goal)
-        if len(found):
-            winner = found[np.argmin(g[found])]
-            if g[winner] < best_cost:
-                best_cost, best_node = float(g[winner]), int(ids[winner])
-        fresh = np.flatnonzero(accepted & ~goal)  # goals are never expanded: no path through one is cheaper
-        if len(fresh):
-            h = np.asarray(heuristic_fn(children[fresh]), dtype=np.float64).reshape(-1)
-            stats["network_calls"] += 1
-            _push_all(open_list, weight * g[fresh] + h, ids[fresh])
-    return finish(tree, best_node, start_time, **stats, stop_reason=stop_reason)
+    return run_search(puzzle, start_state, NodeStrategy(heuristic_fn), batch_size, weight, max_nodes, max_seconds,
+                      max_iterations)
 
 
-def _pop_nodes(open_list: list, tree: SearchTree, batch_size: int, weight: float, best_cost: float) -> list[int] | None:
-    """Up to B live node ids in f order; None once the stopping rule holds (the list's minimum is >= weight * C)."""
-    batch: list[int] = []
-    while open_list and len(batch) < batch_size:
-        f, node = open_list[0]
-        if goal_reached(weight, best_cost, f):
-            return None if not batch else batch
-        heapq.heappop(open_list)
-        if not tree.is_stale(node):
-            batch.append(node)
-    if not batch and best_cost < math.inf:
-        return None  # nothing left to beat the goal we have
-    return batch
+class NodeStrategy:
+    """A*'s open list: nodes by f = weight * g + h; a popped node has all its children generated."""
+
+    def __init__(self, heuristic_fn: Callable[[np.ndarray], np.ndarray]):
+        self.heuristic_fn = heuristic_fn
+        self.open_list: list[tuple[float, int]] = []  # (f, node id): ties go to the older node
+        self.network_calls = 0
+        self.weight = 1.0
+
+    def start(self, tree: SearchTree) -> None:
+        h_start = float(np.asarray(self.heuristic_fn(tree.states[:1]), dtype=np.float64).reshape(-1)[0])
+        self.network_calls += 1
+        self.open_list.append((h_start, 0))
+
+    def pop(self, tree: SearchTree, batch_size: int, weight: float, best_cost: float) -> Popped | None:
+        """Up to B live node ids in f order; None once the stopping rule holds (the list's minimum >= weight * C)."""
+        self.weight = weight
+        batch: list[int] = []
+        open_list = self.open_list
+        while open_list and len(batch) < batch_size:
+            f, node = open_list[0]
+            if goal_reached(weight, best_cost, f):
+                return None if not batch else Popped(np.asarray(batch, dtype=np.int64))
+            heapq.heappop(open_list)
+            if not tree.is_stale(node):
+                batch.append(node)
+        if not batch and best_cost < math.inf:
+            return None  # nothing left to beat the goal we have
+        return Popped(np.asarray(batch, dtype=np.int64))
+
+    def push(self, tree: SearchTree, popped: Popped, fresh: np.ndarray) -> None:
+        """Score the new nodes with one heuristic call and open them."""
+        if not len(fresh):
+            return
+        h = np.asarray(self.heuristic_fn(tree.states[fresh]), dtype=np.float64).reshape(-1)
+        self.network_calls += 1
+        _push_all(self.open_list, self.weight * tree.g[fresh] + h, fresh)
 
 
 def _push_all(open_list: list, priorities: np.ndarray, ids: np.ndarray) -> None:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from typing import Any, Callable
 
 import numpy as np
 
-from .common import SearchResult, SearchTree, check_arguments, finish, goal_reached, out_of_budget
+from .common import SearchResult, SearchTree, goal_reached
+from .loop import Popped, run_search
 
 
 def qstar(
@@ -45,66 +45,56 @@ def qstar(
     q_fn: states (N, D) -> (N, A) estimates of c(s, a) + cost-to-go(child) (numpy or anything np.asarray takes);
     never called on goal states. batch_size: edges popped per iteration (B). weight: lambda on g. max_nodes /
     max_seconds / max_iterations: budgets (the best goal found so far is returned when one runs out).
-    ranked_edges: ranked actions stored per node before a refill (raised to 2 B, capped at A). Stops by ``common.goal_reached``: shortest
-    paths at weight 1 when Q(s, a) <= c(s, a) + h*(child) for every edge.
+    ranked_edges: ranked actions stored per node before a refill (raised to 2 B, capped at A). Stops by
+    ``common.goal_reached``: shortest paths at weight 1 when Q(s, a) <= c(s, a) + h*(child) for every edge.
     trace: when a list, each iteration appends its popped edges as (parent ids (M,), actions (M,)).
     """
-    check_arguments(batch_size, weight)
-    start_time = time.perf_counter()
-    tree = SearchTree(puzzle, start_state)
-    stats = dict(nodes_generated=1, iterations=0, network_calls=0, expansions=0)
-    if puzzle.is_goal(tree.states[:1])[0]:
-        return finish(tree, 0, start_time, **stats, stop_reason="proved")
-    ranks = EdgeRanks(puzzle.num_actions, min(puzzle.num_actions, max(1, ranked_edges, 2 * batch_size)))
-    open_list: list[tuple[float, int, int]] = []  # (priority, node id, rank of the node's edge)
-    ranks.store(np.zeros(1, dtype=np.int64), _q_array(q_fn, tree.states[:1], puzzle.num_actions))
-    stats["network_calls"] += 1
-    heapq.heappush(open_list, (float(ranks.ranked_q[0, 0]), 0, 0))
-    best_cost, best_node = math.inf, -1
-    while True:
-        stop_reason = out_of_budget(stats["nodes_generated"], stats["iterations"], start_time,
-                                    max_nodes, max_iterations, max_seconds)
-        if stop_reason:
-            break
-        popped = _pop_edges(open_list, tree, ranks, batch_size, weight, best_cost)
+    strategy = EdgeStrategy(q_fn, puzzle.num_actions, ranked_edges, batch_size)
+    return run_search(puzzle, start_state, strategy, batch_size, weight, max_nodes, max_seconds, max_iterations, trace)
+
+
+class EdgeStrategy:
+    """Q*'s open list: (node, action) edges by weight * g(node) + Q(node, action), pushed lazily from ``EdgeRanks``
+    (see the module docstring); a popped edge generates one child."""
+
+    def __init__(self, q_fn: Callable[[np.ndarray], np.ndarray], num_actions: int, ranked_edges: int, batch_size: int):
+        self.q_fn, self.num_actions = q_fn, num_actions
+        self.ranks = EdgeRanks(num_actions, min(num_actions, max(1, ranked_edges, 2 * batch_size)))
+        self.open_list: list[tuple[float, int, int]] = []  # (priority, node id, rank of the node's edge)
+        self.network_calls = 0
+        self.weight = 1.0
+
+    def start(self, tree: SearchTree) -> None:
+        self.ranks.store(np.zeros(1, dtype=np.int64), _q_array(self.q_fn, tree.states[:1], self.num_actions))
+        self.network_calls += 1
+        heapq.heappush(self.open_list, (float(self.ranks.ranked_q[0, 0]), 0, 0))
+
+    def pop(self, tree: SearchTree, batch_size: int, weight: float, best_cost: float) -> Popped | None:
+        self.weight = weight
+        popped = _pop_edges(self.open_list, tree, self.ranks, batch_size, weight, best_cost)
         if popped is None:
-            stop_reason = "proved"
-            break
+            return None
         parents, actions, refill, unpushed = popped
-        if not len(parents):
-            stop_reason = "exhausted"
-            break
-        stats["iterations"] += 1
-        stats["expansions"] += len(parents)
-        if trace is not None:
-            trace.append((parents, actions))
-        children, costs = puzzle.next_states(tree.states[parents], actions)
-        g = tree.g[parents] + costs
-        stats["nodes_generated"] += len(children)
-        goal = puzzle.is_goal(children)
-        ids = tree.add(children, g, parents, actions)
-        accepted = ids >= 0
-        found = np.flatnonzero(accepted & goal)
-        if len(found):
-            winner = found[np.argmin(g[found])]
-            if g[winner] < best_cost:
-                best_cost, best_node = float(g[winner]), int(ids[winner])
-        fresh = ids[accepted & ~goal]  # goals are never expanded: no path through one is cheaper
-        if len(fresh) or len(refill):
-            # One network call scores the new children and the refilled nodes together.
-            q = _q_array(q_fn, tree.states[np.concatenate([fresh, refill])], puzzle.num_actions)
-            stats["network_calls"] += 1
-            if len(fresh):
-                ranks.store(fresh, q[: len(fresh)])
-                _push_all(open_list, weight * tree.g[fresh] + ranks.ranked_q[fresh, 0], fresh,
-                          np.zeros(len(fresh), dtype=np.int64))
-            if len(refill):
-                first = ranks.refill(refill, q[len(fresh):])
-                # Only a node whose last stored edge was popped has no heap entry; the others have one already.
-                waiting = np.isin(refill, unpushed)
-                _push_all(open_list, weight * tree.g[refill[waiting]] + first[waiting], refill[waiting],
-                          np.full(int(waiting.sum()), ranks.kept, dtype=np.int64))
-    return finish(tree, best_node, start_time, **stats, stop_reason=stop_reason)
+        return Popped(parents, actions, (refill, unpushed))
+
+    def push(self, tree: SearchTree, popped: Popped, fresh: np.ndarray) -> None:
+        """One network call scores the new children and the nodes to refill together."""
+        refill, unpushed = popped.extra
+        if not len(fresh) and not len(refill):
+            return
+        q = _q_array(self.q_fn, tree.states[np.concatenate([fresh, refill])], self.num_actions)
+        self.network_calls += 1
+        weight, ranks = self.weight, self.ranks
+        if len(fresh):
+            ranks.store(fresh, q[: len(fresh)])
+            _push_all(self.open_list, weight * tree.g[fresh] + ranks.ranked_q[fresh, 0], fresh,
+                      np.zeros(len(fresh), dtype=np.int64))
+        if len(refill):
+            first = ranks.refill(refill, q[len(fresh):])
+            # Only a node whose last stored edge was popped has no heap entry; the others have one already.
+            waiting = np.isin(refill, unpushed)
+            _push_all(self.open_list, weight * tree.g[refill[waiting]] + first[waiting], refill[waiting],
+                      np.full(int(waiting.sum()), ranks.kept, dtype=np.int64))
 
 
 class EdgeRanks:
