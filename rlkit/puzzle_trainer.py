@@ -8,7 +8,6 @@ Every period in ``train`` counts updates. Evaluations log the greedy policy's so
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -57,12 +56,6 @@ class PuzzleTrainer:
         self.start_step = self.step
         self.chores.claim()
         self._rates: dict[int, float] = {}
-
-    def describe(self) -> str:
-        return self.chores.describe(self)
-
-    def request_stop(self, signum: int = signal.SIGINT) -> None:
-        self.chores.request_stop(signum)
 
     def close(self) -> None:
         self.chores.release(self)

@@ -107,14 +107,14 @@ def _first_difference(old: Any, new: Any, path: str) -> tuple[str, Any, Any] | N
     return None if old == new else (path, old, new)
 
 
-def _run(trainer: "Trainer") -> TrainResult:
-    """Run a built trainer with SIGINT and SIGTERM turned into a checkpoint at the current step (see
-    ``Trainer.request_stop``), then give its run directory up."""
-    print(trainer.describe(), flush=True)
+def _run(trainer: Any) -> TrainResult:
+    """Run a built loop with SIGINT and SIGTERM turned into a checkpoint at the current step (see
+    ``Chores.request_stop``), then give its run directory up."""
+    print(trainer.chores.describe(trainer), flush=True)
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for number in (signal.SIGINT, signal.SIGTERM):
-            previous[number] = signal.signal(number, lambda signum, frame: trainer.request_stop(signum))
+            previous[number] = signal.signal(number, lambda signum, frame: trainer.chores.request_stop(signum))
     try:
         result = trainer.run()
         result.start_step = trainer.start_step

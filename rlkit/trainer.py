@@ -9,7 +9,6 @@ Runs start through ``rlkit.run.train`` / ``resume``, which pick this loop (or th
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from collections import deque
@@ -89,13 +88,6 @@ class Trainer:
                                    eps=replay.priority_eps, num_actions=self.env.num_actions)
         self.agent = build_or_restore_agent(config, checkpoint, self.env.obs_shape, self.env.obs_dtype,
                                             self.env.num_actions, self.device)
-
-    # -- what run.py calls --------------------------------------------------------------------------------------
-    def describe(self) -> str:
-        return self.chores.describe(self)
-
-    def request_stop(self, signum: int = signal.SIGINT) -> None:
-        self.chores.request_stop(signum)
 
     def close(self) -> None:
         """Close the envs (if still open) and give the run directory up; ``run`` ends with this."""

@@ -10,7 +10,6 @@ learns like its single-process twin while collection runs in parallel.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections import deque
 from pathlib import Path
@@ -71,12 +70,6 @@ class ApexTrainer:
         self.start_step = self.step
         self.chores.claim()
         self.recent_returns: deque[float] = deque(maxlen=20)
-
-    def describe(self) -> str:
-        return self.chores.describe(self)
-
-    def request_stop(self, signum: int = signal.SIGINT) -> None:
-        self.chores.request_stop(signum)
 
     def close(self) -> None:
         self.chores.release(self)
