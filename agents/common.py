@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
-from rlkit.checkpoint import save_checkpoint
+from rlkit.training.checkpoint import save_checkpoint
 from rlkit.config import AgentConfig, Config, config_to_dict
 from rlkit.nets import QNetwork, build_q_network
 
@@ -62,7 +62,7 @@ def clip_grad_norm(parameters: list[torch.Tensor], max_norm: float) -> torch.Ten
 
 
 def save_agent_checkpoint(agent: Any, config: Config, path: Any, trainer_state: dict[str, Any] | None = None) -> Any:
-    """Write ``agent`` as an rlkit checkpoint (the layout ``Trainer._save`` writes) that ``load_agent`` reads.
+    """Write ``agent`` as an rlkit checkpoint (the layout ``EnvLoop._save`` writes) that ``load_agent`` reads.
 
     Used for agents that did not come out of the trainer: distilled students and imported models. Returns the path.
     """

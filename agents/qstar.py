@@ -246,7 +246,7 @@ def load_qstar_agent(path: str | Path, device: torch.device | str = "cpu") -> QS
 
     Raises CheckpointError naming the file when it is not a puzzle checkpoint or its weights do not fit.
     """
-    from rlkit.checkpoint import load_checkpoint
+    from rlkit.training.checkpoint import load_checkpoint
 
     payload = load_checkpoint(path)
     config = config_from_dict(payload["config"])

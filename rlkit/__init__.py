@@ -18,7 +18,7 @@ __all__ = ["load_agent", "load_config", "train", "resume", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy re-exports keep `import rlkit` (and `rlkit --help`) fast.
     if name == "load_agent":
-        from rlkit.evaluate import load_agent
+        from rlkit.training.evaluate import load_agent
 
         return load_agent
     if name == "load_config":

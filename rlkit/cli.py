@@ -250,7 +250,7 @@ def _export(args: argparse.Namespace) -> int:
 def _import_sb3(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rlkit.sb3_import import import_sb3
+    from rlkit.interop.sb3 import import_sb3
 
     out = args.out or str(Path(args.model).with_suffix(".pt"))
     path = import_sb3(args.model, out, env_id=args.env, force=args.force)
@@ -274,7 +274,7 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rlkit.evaluate import evaluate_checkpoint, puzzle_solve_rates
+    from rlkit.training.evaluate import evaluate_checkpoint, puzzle_solve_rates
 
     rates = puzzle_solve_rates(args.checkpoint, args.episodes, args.seed)
     if rates is not None:

@@ -3,7 +3,7 @@
 Every command that writes a user-named file (``export --out``, ``import-sb3 --out``, ``plot --out``,
 ``eval --video``) calls ``claim_output`` before doing any work, so a bad path fails in one line before minutes of
 work, and an existing file is refused unless the caller forces it; ``removed_on_failure`` deletes the partial
-outputs of a command that fails half-way. Checkpoint writes (``rlkit.checkpoint.atomic_write``) report a full disk
+outputs of a command that fails half-way. Checkpoint writes (``rlkit.training.checkpoint.atomic_write``) report a full disk
 through ``disk_full_message``.
 """
 

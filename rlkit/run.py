@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from rlkit.agents.registry import resolve_preset
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.config import Config, apply_overrides, config_from_dict, config_to_dict, load_config
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.run_dir import CHECKPOINTED, EMPTY, STARTED, run_state
-from rlkit.distributed.apex import ApexTrainer
-from rlkit.puzzle_trainer import PuzzleTrainer
-from rlkit.trainer import Trainer, TrainResult
+from rlkit.distributed.apex import ApexDriver
+from rlkit.training.puzzle_loop import PuzzleLoop
+from rlkit.training.loop import EnvLoop, TrainResult
 
 
 def train(config: Config, run_dir: str | Path | None = None, progress: bool | None = None) -> TrainResult:
@@ -125,15 +125,15 @@ def _run(trainer: Any) -> TrainResult:
         trainer.close()
 
 
-def loop_for(config: Config) -> type[Trainer]:
+def loop_for(config: Config) -> type[EnvLoop]:
     """The training loop a config needs (the first row of ``LOOPS`` whose test it passes)."""
     return next(loop for wants, loop in LOOPS if wants(config))
 
 
 # Which loop trains which config, in order: Ape-X actors on Ray (or in turn, in local mode), cost-to-go training on
 # a search puzzle, else the single-process env loop.
-LOOPS: list[tuple[Any, type[Trainer]]] = [
-    (lambda config: config.distributed.num_actors > 0, ApexTrainer),
-    (lambda config: config.puzzle.name is not None, PuzzleTrainer),
-    (lambda config: True, Trainer),
+LOOPS: list[tuple[Any, type[EnvLoop]]] = [
+    (lambda config: config.distributed.num_actors > 0, ApexDriver),
+    (lambda config: config.puzzle.name is not None, PuzzleLoop),
+    (lambda config: True, EnvLoop),
 ]

@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     capacity, batch = args.capacity, args.batch_size
     import torch  # noqa: F401  imported up front so its memory is not charged to the save/load check
-    import rlkit.checkpoint  # noqa: F401
+    import rlkit.training.checkpoint  # noqa: F401
 
     print(f"filling {capacity:,} transitions of {OBS_SHAPE} uint8 ...", file=sys.stderr, flush=True)
     one_step = FrameReplayBuffer(capacity, OBS_SHAPE, np.uint8, n_step=1, seed=args.seed, num_actions=NUM_ACTIONS)

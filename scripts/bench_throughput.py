@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rlkit.config import load_config  # noqa: E402
-from rlkit.evaluate import load_agent, run_episodes  # noqa: E402
+from rlkit.training.evaluate import load_agent, run_episodes  # noqa: E402
 from rlkit.run import train  # noqa: E402
 
 # RL-Zoo's tuned hyperparameters for DQN on CartPole-v1 (rl-baselines3-zoo, hyperparams/dqn.yml).

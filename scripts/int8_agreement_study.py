@@ -23,12 +23,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rlkit.checkpoint import load_checkpoint  # noqa: E402
+from rlkit.training.checkpoint import load_checkpoint  # noqa: E402
 from rlkit.config import load_config  # noqa: E402
 from rlkit.edge import export_onnx  # noqa: E402
 from rlkit.edge.export import PARITY_SEED  # noqa: E402
 from rlkit.edge.parity import record_observations  # noqa: E402
-from rlkit.evaluate import agent_from_checkpoint  # noqa: E402
+from rlkit.training.evaluate import agent_from_checkpoint  # noqa: E402
 from rlkit.run import train  # noqa: E402
 from rlkit.vec import make_env  # noqa: E402
 

@@ -114,7 +114,7 @@ def train_run(job: tuple, steps: int, out: str, episodes: int) -> dict:
     import torch
 
     from rlkit.config import ReplayConfig, load_config
-    from rlkit.evaluate import load_agent
+    from rlkit.training.evaluate import load_agent
     from rlkit.run import train
 
     torch.set_num_threads(1)
@@ -149,7 +149,7 @@ def train_run(job: tuple, steps: int, out: str, episodes: int) -> dict:
 
 def evaluate(actor, env_id: str, env_kwargs: dict, episodes: int) -> float:
     """Mean greedy return of an agent or an ONNX Policy (both have act(obs, epsilon))."""
-    from rlkit.evaluate import run_episodes
+    from rlkit.training.evaluate import run_episodes
     from rlkit.vec import make_env
 
     env = make_env(env_id, env_kwargs=env_kwargs)
@@ -312,10 +312,10 @@ def distill_checkpoint(teacher_checkpoint: str, override: str, rollouts: list[tu
     teacher's preset-resolved config, as trained)."""
     from rlkit.agents.common import save_agent_checkpoint
     from rlkit.edge.distill import distill
-    from rlkit.checkpoint import load_checkpoint
+    from rlkit.training.checkpoint import load_checkpoint
     from rlkit.config import apply_overrides, config_from_dict
     from rlkit.edge import record_observations
-    from rlkit.evaluate import load_agent
+    from rlkit.training.evaluate import load_agent
     from rlkit.vec import make_env
 
     teacher = load_agent(teacher_checkpoint)
@@ -331,7 +331,7 @@ def distill_checkpoint(teacher_checkpoint: str, override: str, rollouts: list[tu
 
 def torch_eager_latency(checkpoint: str, runs: int) -> float:
     from rlkit.edge import torch_latency_us
-    from rlkit.evaluate import load_agent
+    from rlkit.training.evaluate import load_agent
 
     agent = load_agent(checkpoint)
     return torch_latency_us(agent.online.eval(), agent.obs_shape, runs=runs)

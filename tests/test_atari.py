@@ -8,7 +8,7 @@ pytest.importorskip("ale_py")
 from rlkit.atari import game_name  # noqa: E402
 from rlkit.config import AtariConfig  # noqa: E402
 from rlkit.errors import EnvError  # noqa: E402
-from rlkit.evaluate import evaluate_checkpoint  # noqa: E402
+from rlkit.training.evaluate import evaluate_checkpoint  # noqa: E402
 from rlkit.run import train  # noqa: E402
 from rlkit.vec import make_env, make_vec_env  # noqa: E402
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.checkpoint import (capture_rng_states, load_checkpoint, restore_rng_states, save_checkpoint)
+from rlkit.training.checkpoint import (capture_rng_states, load_checkpoint, restore_rng_states, save_checkpoint)
 from rlkit.errors import CheckpointError, RunDirError
-from rlkit.evaluate import agent_from_checkpoint
+from rlkit.training.evaluate import agent_from_checkpoint
 from rlkit.run import train
 
 from helpers import fast_config
@@ -91,7 +91,7 @@ def test_rng_states_round_trip():
 def test_rng_states_include_cuda_when_present(monkeypatch):
     import torch
 
-    from rlkit.checkpoint import capture_rng_states, restore_rng_states
+    from rlkit.training.checkpoint import capture_rng_states, restore_rng_states
 
     saved = [torch.arange(4, dtype=torch.uint8)]
     restored = []

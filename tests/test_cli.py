@@ -106,7 +106,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     process.wait()
     assert latest.exists(), "no checkpoint before the kill"
 
-    from rlkit.checkpoint import load_checkpoint
+    from rlkit.training.checkpoint import load_checkpoint
 
     killed_at = load_checkpoint(latest)["trainer"]["step"]
     resumed = _rlkit("train", "--resume", str(run_dir), f"train.total_steps={killed_at + 400}", "--no-progress")

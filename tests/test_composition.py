@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from rlkit.checkpoint import load_checkpoint
-from rlkit.evaluate import load_agent
+from rlkit.training.checkpoint import load_checkpoint
+from rlkit.training.evaluate import load_agent
 from rlkit.run import train
 
 from helpers import fast_config

@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from rlkit.agents.registry import resolve_preset
 from rlkit.config import load_config
 from rlkit.distributed import ShardedReplay, actor_epsilon
-from rlkit.evaluate import load_agent
+from rlkit.training.evaluate import load_agent
 from rlkit.run import resume, train
 
 from helpers import ROOT
@@ -100,12 +100,12 @@ def test_restarted_actor_cuts_its_shard_before_the_new_episode(tmp_path):
     (n = 3, gamma = 0.5: return 1.0 and discount 0.5, not 1.75 bootstrapped from the restarted env)."""
     from collections import deque
 
-    from rlkit.distributed.apex import ApexTrainer
+    from rlkit.distributed.apex import ApexDriver
     from rlkit.distributed.roles import Chunk
 
     config = load_config(APEX, [*SMALL, "distributed.mode=local", "distributed.num_actors=1", "env.num_envs=1",
                                 "agent.n_step=3", "agent.gamma=0.5", f"run_dir={tmp_path / 'run'}"])
-    trainer = ApexTrainer(resolve_preset(config), tmp_path / "run", progress=False)
+    trainer = ApexDriver(resolve_preset(config), tmp_path / "run", progress=False)
 
     def chunk(first_obs):
         obs = np.arange(first_obs, first_obs + 3, dtype=np.float32)[:, None, None].repeat(4, axis=2)

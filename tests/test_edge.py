@@ -13,13 +13,13 @@ from rlkit.agents.common import save_agent_checkpoint
 from rlkit.edge.distill import distill
 from rlkit.nets.quant import Int8Linear, TernaryLinear, fake_quantize, quantize_network, ternary_weights
 from rlkit.agents.registry import build_agent
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.edge import cost, export_onnx, load_policy
 from rlkit.edge.cost_model import PJ, analyze_onnx, summarize_layers
 from rlkit.edge.parity import record_observations
 from rlkit.edge.graph import export_network
 from rlkit.errors import CheckpointError, RlkitError
-from rlkit.evaluate import load_agent, warm_start
+from rlkit.training.evaluate import load_agent, warm_start
 from rlkit.nets import build_q_network
 from rlkit.run import train
 from rlkit.vec import make_env

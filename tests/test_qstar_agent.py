@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rlkit.agents.qstar import QStarAgent, build_puzzle, load_qstar_agent
-from rlkit.checkpoint import save_checkpoint
+from rlkit.training.checkpoint import save_checkpoint
 from rlkit.config import config_to_dict, load_config
 from rlkit.errors import CheckpointError, ConfigError
 from rlkit.search import astar, qstar

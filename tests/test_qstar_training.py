@@ -3,7 +3,7 @@
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.cli import main
 from rlkit.config import load_config
 from rlkit.errors import ConfigError

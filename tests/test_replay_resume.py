@@ -4,10 +4,10 @@ the replay write and the checkpoint write resumes without the newer replay (one 
 import pytest
 
 import rlkit.training.chores as trainer_module
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.replay import read_replay_step
 from rlkit.run import resume, train
-from rlkit.trainer import Trainer
+from rlkit.training.loop import EnvLoop
 
 from helpers import fast_config
 
@@ -36,7 +36,7 @@ def test_kill_between_replay_and_checkpoint_writes_does_not_resume_a_newer_repla
     assert read_replay_step(run_dir / "checkpoints" / "replay.npz") == 600
 
     capsys.readouterr()
-    resumed = Trainer(payload_config(payload), run_dir, progress=False, checkpoint=payload)
+    resumed = EnvLoop(payload_config(payload), run_dir, progress=False, checkpoint=payload)
     assert resumed.step == 300
     assert len(resumed.replay) <= 300  # never the 600 transitions of a later step
     assert len(resumed.replay) == 0
@@ -50,7 +50,7 @@ def test_matching_replay_is_restored_and_stamped(tmp_path):
     train(fast_config(run_dir, "replay.save_with_checkpoint=true"), progress=False)
     assert read_replay_step(run_dir / "checkpoints" / "replay.npz") == 600
     payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
-    resumed = Trainer(payload_config(payload), run_dir, progress=False, checkpoint=payload)
+    resumed = EnvLoop(payload_config(payload), run_dir, progress=False, checkpoint=payload)
     assert len(resumed.replay) == 600
     resumed.close()
     assert resume(run_dir, ["train.total_steps=900"], progress=False).steps == 900

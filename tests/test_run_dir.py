@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.cli import main
 from rlkit.config import save_config
 from rlkit.run_dir import RunDirLock, run_state

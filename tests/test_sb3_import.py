@@ -13,8 +13,8 @@ pytest.importorskip("stable_baselines3")
 from stable_baselines3 import DQN, PPO  # noqa: E402
 
 from rlkit.errors import CheckpointError  # noqa: E402
-from rlkit.evaluate import evaluate_checkpoint, load_agent  # noqa: E402
-from rlkit.sb3_import import import_sb3  # noqa: E402
+from rlkit.training.evaluate import evaluate_checkpoint, load_agent  # noqa: E402
+from rlkit.interop.sb3 import import_sb3  # noqa: E402
 
 
 @pytest.fixture(scope="module")

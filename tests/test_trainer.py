@@ -5,10 +5,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.config import load_config
 from rlkit.errors import ConfigError, EnvError, RunDirError, TrainingError
-from rlkit.evaluate import load_agent
+from rlkit.training.evaluate import load_agent
 from rlkit.run import resume, train
 
 from helpers import CARTPOLE, fast_config
@@ -122,7 +122,7 @@ def test_evaluation_with_epsilon_does_not_change_training(tmp_path):
 
 
 def test_evaluation_with_epsilon_is_repeatable_and_explores():
-    from rlkit.evaluate import run_episodes
+    from rlkit.training.evaluate import run_episodes
     from rlkit.vec import make_env
 
     class Always0:

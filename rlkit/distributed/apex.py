@@ -20,7 +20,7 @@ import numpy as np
 from rlkit.config import Config, config_to_dict
 from rlkit.errors import RlkitError, TrainingError
 from rlkit.threads import apply_threads
-from rlkit.trainer import TrainResult, build_or_restore_agent, evaluate_greedily
+from rlkit.training.loop import TrainResult, build_or_restore_agent, evaluate_greedily
 from rlkit.training.chores import Chores, start_run
 from rlkit.vec import make_env
 
@@ -42,7 +42,7 @@ def import_ray() -> Any:
     return ray
 
 
-class ApexTrainer:
+class ApexDriver:
     """The Ape-X driver: actors fill a sharded prioritised replay, this process learns; the run's chores (run
     directory, evaluation, checkpoints, TensorBoard, wrap-up) are a ``Chores`` it holds, as in the env loop."""
 

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.errors import RlkitError
 from rlkit.nets import KEEP_FP32
-from rlkit.evaluate import agent_from_checkpoint
+from rlkit.training.evaluate import agent_from_checkpoint
 from rlkit.outputs import claim_output, disk_full_message, removed_on_failure
 from rlkit.vec import make_env
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.evaluate import run_episodes
+from rlkit.training.evaluate import run_episodes
 
 from .runtime import load_policy
 

@@ -119,7 +119,7 @@ class Policy:
     def act(self, obs: np.ndarray, epsilon: float = 0.0) -> int | np.ndarray:
         """Greedy (or epsilon-greedy) actions: one observation -> int; (B, *obs_shape) -> (B,) int64.
 
-        The epsilon argument makes a Policy a drop-in for an agent in ``rlkit.evaluate.run_episodes``.
+        The epsilon argument makes a Policy a drop-in for an agent in ``rlkit.training.evaluate.run_episodes``.
         """
         q = self.q_values(obs)
         single = q.ndim == 1

@@ -20,7 +20,7 @@ def write_replay_file(path, state: dict, step: int | None = None) -> None:
     fsync, rename). np.savez writes each contiguous array into the zip in 16 MiB chunks, so saving a full buffer
     adds no copy of it to memory. `step` (the env step of the checkpoint the file goes with) is stored as the
     member `step`, so a loader can tell a replay from a checkpoint it does not belong to."""
-    from rlkit.checkpoint import atomic_write  # imported here: rlkit.checkpoint imports torch, replay does not need it
+    from rlkit.training.checkpoint import atomic_write  # imported here: rlkit.training.checkpoint imports torch, replay does not need it
 
     stamp = {} if step is None else {_STEP_KEY: np.int64(step)}
     atomic_write(Path(path), lambda handle: np.savez(handle, **state, **stamp))

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlkit.checkpoint import (atomic_write, capture_rng_states, clean_temporary_files, restore_rng_states,
+from rlkit.training.checkpoint import (atomic_write, capture_rng_states, clean_temporary_files, restore_rng_states,
                               save_checkpoint)
 from rlkit.config import Config, config_to_dict, save_config
 from rlkit.device import resolve_device

@@ -21,11 +21,12 @@ import torch
 
 from rlkit.agents.registry import build_agent
 from rlkit.config import Config, config_to_dict
-from rlkit.evaluate import agent_from_checkpoint, run_episodes, warm_start
+from rlkit.training.evaluate import agent_from_checkpoint, run_episodes, warm_start
 from rlkit.replay import build_replay, read_replay_step
 from rlkit.seeding import eval_seed, train_env_seed
 from rlkit.threads import apply_threads
 from rlkit.training.chores import Chores, start_run
+from rlkit.training.schedules import epsilon_at
 from rlkit.vec import make_env, make_vec_env
 
 
@@ -50,13 +51,7 @@ class TrainResult:
     start_step: int = 0  # the step the run started from (a resume's checkpoint step); steps - start_step were trained
 
 
-def epsilon_at(step: int, start: float, end: float, decay_steps: float) -> float:
-    """Linear epsilon schedule: ``start`` at step 0 to ``end`` at ``decay_steps``, constant afterwards."""
-    fraction = min(1.0, step / max(decay_steps, 1.0))
-    return start + fraction * (end - start)
-
-
-class Trainer:
+class EnvLoop:
     """The env loop: owns the envs, replay and agent of one run; the run's chores are a ``Chores`` it holds.
     Build it through ``rlkit.run.train`` or ``resume``."""
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rlkit.agents.registry import build_agent
-from rlkit.checkpoint import load_checkpoint
+from rlkit.training.checkpoint import load_checkpoint
 from rlkit.config import Config, config_from_dict
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, EnvError, RlkitError

@@ -17,14 +17,14 @@ import torch
 
 from rlkit.agents.registry import build_puzzle_agent
 from rlkit.config import Config
-from rlkit.evaluate import agent_from_checkpoint, warm_start
+from rlkit.training.evaluate import agent_from_checkpoint, warm_start
 from rlkit.seeding import PUZZLE_EVALUATION, derive_seed
 from rlkit.threads import apply_threads
-from rlkit.trainer import TrainResult
+from rlkit.training.loop import TrainResult
 from rlkit.training.chores import Chores, start_run
 
 
-class PuzzleTrainer:
+class PuzzleLoop:
     """Trains a ``QStarAgent``; ``step`` counts gradient updates. The run's chores are a ``Chores`` it holds."""
 
     def __init__(self, config: Config, run_dir: Path, progress: bool | None = None,

@@ -1,0 +1,1 @@
+"""Models from other libraries, read without unpickling: ``sb3.py`` (Stable-Baselines3 DQN zips)."""
