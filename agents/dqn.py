@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rlkit.config import AgentConfig
-from rlkit.critics import build_critic, taken
+from rlkit.critics import build_critic, outputs_of_actions
 from rlkit.nets import mode_dependent_modules, set_training
 from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
@@ -147,7 +147,7 @@ class DQNAgent:
         finally:
             set_training(self._mode_dependent, False)
         # gather, not fancy indexing: its backward is a scatter instead of an accumulating index_put.
-        outputs_sa = taken(outputs, actions)
+        outputs_sa = outputs_of_actions(outputs, actions)
         loss = (self.critic.loss(outputs_sa, target) * weights).mean()
         td_errors = self.critic.td_errors(outputs_sa.detach(), target)
 
@@ -168,7 +168,7 @@ class DQNAgent:
                                 torch.as_tensor(batch.discounts, device=device))
         outputs = self.online(torch.as_tensor(batch.obs, device=device))
         actions = torch.as_tensor(batch.actions, device=device)
-        outputs_sa = taken(outputs, actions)
+        outputs_sa = outputs_of_actions(outputs, actions)
         return self.critic.td_errors(outputs_sa, target).cpu().numpy()
 
     @torch.no_grad()

@@ -47,7 +47,7 @@ class QStarAgent:
     Args:
         config: the whole experiment config; uses ``agent`` (lr, adam_eps, max_grad_norm, tau, dueling,
             critic.loss, net.torso/hidden/blocks/quant) and ``puzzle`` (batch_size, max_scramble).
-        puzzle: a ``rlkit.envs.puzzle.Puzzle`` (``build_puzzle(config.puzzle)`` gives the configured one).
+        puzzle: a ``rlkit.envs.puzzles.protocol.Puzzle`` (``build_puzzle(config.puzzle)`` gives the configured one).
         device: torch device of the networks. seed: network init and exploration RNG (default ``config.seed``).
     """
 
@@ -226,9 +226,9 @@ class QStarAgent:
 
 def build_puzzle(puzzle_config: PuzzleConfig) -> Any:
     """The puzzle a ``puzzle`` config section names (sliding_tile size n, cube3 [meta_actions], lights_out size n)."""
-    from rlkit.envs.cube3 import Cube3
-    from rlkit.envs.lights_out import LightsOut
-    from rlkit.envs.sliding_tile import SlidingTile
+    from rlkit.envs.puzzles.cube3 import Cube3
+    from rlkit.envs.puzzles.lights_out import LightsOut
+    from rlkit.envs.puzzles.sliding_tile import SlidingTile
 
     name = puzzle_config.name
     if name == "sliding_tile":

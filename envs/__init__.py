@@ -14,9 +14,9 @@ import gymnasium as gym
 _ENVS = {
     "rlkit/Jamming-v0": ("rlkit.envs.jamming:JammingEnv", 100),
     "rlkit/NoisyCartPole-v1": ("rlkit.envs.noisy_reward:make_noisy_cartpole", None),
-    "rlkit/SlidingTile-v0": ("rlkit.envs.puzzle_env:SlidingTileEnv", None),
-    "rlkit/Cube3-v0": ("rlkit.envs.puzzle_env:Cube3Env", None),
-    "rlkit/LightsOut-v0": ("rlkit.envs.puzzle_env:LightsOutEnv", None),
+    "rlkit/SlidingTile-v0": ("rlkit.envs.puzzles.gym_env:SlidingTileEnv", None),
+    "rlkit/Cube3-v0": ("rlkit.envs.puzzles.gym_env:Cube3Env", None),
+    "rlkit/LightsOut-v0": ("rlkit.envs.puzzles.gym_env:LightsOutEnv", None),
 }
 
 for _env_id, (_entry_point, _max_steps) in _ENVS.items():

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 
-def taken(outputs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+def outputs_of_actions(outputs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Each row's outputs for its action: outputs (B, A, bins), actions (B,) int64 -> (B, bins)."""
     return outputs.gather(1, actions.view(-1, 1, 1).expand(-1, 1, outputs.shape[2])).squeeze(1)
 
@@ -54,7 +54,7 @@ class Scalar:
         for Double DQN, by the target net otherwise); rewards: (B,) n-step sums; discounts: (B,) gamma^n, zero at
         termination. Returns (B,) float32.
         """
-        next_q = taken(next_outputs, next_actions).squeeze(-1)
+        next_q = outputs_of_actions(next_outputs, next_actions).squeeze(-1)
         return rewards + discounts * next_q
 
     def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -96,7 +96,7 @@ class _Histogram:
 
     def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
         """Target distribution (B, bins) of the scalar TD target r + discount * Q'(s', a') (see Scalar.td_target)."""
-        next_logits = taken(next_outputs, next_actions)
+        next_logits = outputs_of_actions(next_outputs, next_actions)
         next_q = torch.softmax(next_logits, dim=-1) @ self.support
         return self.target_distribution(rewards + discounts * next_q)
 
@@ -169,7 +169,7 @@ class C51(_Histogram):
 
     def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
         """Projected target distribution (B, bins) of r + discount * z with z ~ softmax(next_outputs[a'])."""
-        next_logits = taken(next_outputs, next_actions)
+        next_logits = outputs_of_actions(next_outputs, next_actions)
         next_probs = torch.softmax(next_logits, dim=-1)
         shifted = rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * self.support  # (B, bins)
         return project(shifted, next_probs, self.v_min, self.v_max, self.bins)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from rlkit.agents.qstar import QStarAgent, load_qstar_agent  # noqa: E402
 from rlkit.device import resolve_device  # noqa: E402
-from rlkit.envs.cube3 import Cube3  # noqa: E402
+from rlkit.envs.puzzles.cube3 import Cube3  # noqa: E402
 from rlkit.errors import RlkitError  # noqa: E402
 from rlkit.search import astar, qstar  # noqa: E402
 

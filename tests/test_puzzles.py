@@ -6,10 +6,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import rlkit.envs  # noqa: F401  (registers the rlkit/ ids)
-from rlkit.envs.cube3 import Cube3
-from rlkit.envs.lights_out import LightsOut
-from rlkit.envs.puzzle import Puzzle, PuzzleStateError, pack_keys
-from rlkit.envs.sliding_tile import SlidingTile
+from rlkit.envs.puzzles.cube3 import Cube3
+from rlkit.envs.puzzles.lights_out import LightsOut
+from rlkit.envs.puzzles.protocol import Puzzle, PuzzleStateError, pack_keys
+from rlkit.envs.puzzles.sliding_tile import SlidingTile
 
 PUZZLES = [SlidingTile(3), SlidingTile(4), SlidingTile(5), Cube3(), LightsOut(3), LightsOut(7)]
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rlkit.envs.cube3 import Cube3
-from rlkit.envs.sliding_tile import SlidingTile
+from rlkit.envs.puzzles.cube3 import Cube3
+from rlkit.envs.puzzles.sliding_tile import SlidingTile
 from rlkit.search import SearchError, astar, qstar, validate_path
 from rlkit.search.qstar import EdgeRanks
 
@@ -133,7 +133,7 @@ def test_weighted_search_and_budgets(exact):
 
 
 def test_unsolvable_start_exhausts_the_open_list():
-    lights = __import__("rlkit.envs.lights_out", fromlist=["LightsOut"]).LightsOut(2)
+    lights = __import__("rlkit.envs.puzzles.lights_out", fromlist=["LightsOut"]).LightsOut(2)
     # 2x2 Lights Out: all 16 boards are solvable, so use a fake goal nobody reaches
     lights.goal = np.full(4, 2, dtype=np.uint8)
     result = astar(lights, np.zeros(4, np.uint8), lambda s: np.zeros(len(s)), batch_size=4)
@@ -176,7 +176,8 @@ def _plain_qstar_trace(puzzle, start, q_fn, batch_size, weight, max_iterations):
     import heapq
     import math
 
-    from rlkit.search.common import SearchTree, goal_reached
+    from rlkit.search.common import goal_reached
+    from rlkit.search.tree import SearchTree
 
     tree, heap, order, trace, best = SearchTree(puzzle, start), [], {}, [], math.inf
 
@@ -245,7 +246,7 @@ def test_lazy_qstar_pops_what_plain_qstar_pops(exact, case):
         puzzle, q_fn = PUZZLE, _noisy_8_puzzle_q(exact)
         starts = instances(exact, 10, 12, 22, seed=5)
     else:
-        from rlkit.envs.lights_out import LightsOut
+        from rlkit.envs.puzzles.lights_out import LightsOut
 
         puzzle = LightsOut(4)
         q_fn = _lights_out_q(puzzle)
@@ -271,7 +272,7 @@ def test_lazy_qstar_pops_what_plain_qstar_pops(exact, case):
 
 
 def test_search_tree_keeps_only_the_cheapest_copy_within_a_batch():
-    from rlkit.search.common import SearchTree
+    from rlkit.search.tree import SearchTree
 
     tree = SearchTree(PUZZLE, PUZZLE.goal_states(1)[0])
     state = PUZZLE.scramble(1, 5, np.random.default_rng(0))

@@ -1,4 +1,4 @@
-"""Batched weighted A* and Q* over the ``Puzzle`` protocol (rlkit.envs.puzzle).
+"""Batched weighted A* and Q* over the ``Puzzle`` protocol (rlkit.envs.puzzles.protocol).
 
     from rlkit.search import astar, qstar
     result = qstar(puzzle, start_state, agent.q_numpy, batch_size=100, weight=0.6, max_seconds=60)

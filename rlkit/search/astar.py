@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .common import SearchResult, SearchTree, goal_reached
+from .common import SearchResult, goal_reached
+from .tree import SearchTree
 from .loop import Popped, run_search
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import SearchResult, SearchTree, check_arguments, finish, out_of_budget
+from .common import SearchResult, check_arguments, finish, out_of_budget
+from .tree import SearchTree
 
 
 @dataclass

@@ -22,7 +22,7 @@ import itertools
 import numpy as np
 import torch
 
-from .puzzle import PuzzleBase, PuzzleStateError, one_hot
+from .protocol import PuzzleBase, PuzzleStateError, one_hot
 
 FACES = "UDLRFB"
 # outward normal, then the in-plane "right" and "down" axes of the face as seen from outside

@@ -15,7 +15,7 @@ import numpy as np
 
 from .cube3 import Cube3
 from .lights_out import LightsOut
-from .puzzle import PuzzleBase
+from .protocol import PuzzleBase
 from .sliding_tile import SlidingTile
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .puzzle import PuzzleBase, PuzzleStateError
+from .protocol import PuzzleBase, PuzzleStateError
 
 
 class LightsOut(PuzzleBase):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .puzzle import PuzzleBase, PuzzleStateError, one_hot, parse_tokens, permutation_parity
+from .protocol import PuzzleBase, PuzzleStateError, one_hot, parse_tokens, permutation_parity
 
 ACTION_NAMES = ["U", "D", "L", "R"]
 
