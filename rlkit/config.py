@@ -53,16 +53,19 @@ class CriticConfig(_Section):
     """Value representation: how network outputs become Q-values and how the TD loss is computed.
 
     ``scalar`` regresses Q with ``loss``; ``hl_gauss``, ``two_hot`` and ``c51`` are histograms over ``bins`` atoms on
-    [``v_min``, ``v_max``] trained with cross-entropy (Farebrother et al., 2024; Bellemare et al., 2017).
+    [``v_min``, ``v_max``] trained with cross-entropy (Farebrother et al., 2024; Bellemare et al., 2017); ``qr`` is
+    QR-DQN's ``quantiles`` return quantiles trained with the quantile Huber loss (Dabney et al., 2018a).
     """
 
-    type: Literal["scalar", "hl_gauss", "two_hot", "c51"] = Field("scalar", description="value representation")
+    type: Literal["scalar", "hl_gauss", "two_hot", "c51", "qr"] = Field("scalar", description="value representation")
     loss: Literal["huber", "mse"] = Field("huber", description="regression loss of the scalar critic (histogram critics "
                                                      "always use cross-entropy)")
     bins: int = Field(51, ge=2, le=10_000, description="histogram bins (atoms) of a distributional critic")
     v_min: float = Field(-10.0, description="lowest return the histogram represents")
     v_max: float = Field(10.0, description="highest return the histogram represents")
     sigma_ratio: float = Field(0.75, gt=0.0, le=10.0, description="HL-Gauss sigma as a multiple of the bin width")
+    quantiles: int = Field(200, ge=1, le=10_000, description="quantile estimates per action of the qr critic (QR-DQN)")
+    kappa: float = Field(1.0, gt=0.0, description="quantile Huber threshold of the qr critic")
 
     @model_validator(mode="after")
     def _range(self) -> "CriticConfig":

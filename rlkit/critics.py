@@ -199,7 +199,59 @@ def _split_onto_atoms(values, probs, v_min, v_max, bins):
     return target
 
 
-CRITICS = ("scalar", "hl_gauss", "two_hot", "c51")
+class QuantileRegression:
+    """QR-DQN (Dabney et al., 2018a, "Distributional RL with Quantile Regression"): ``bins`` = N estimates
+    theta_1..theta_N of the return's quantiles at the fractions tau_i = (2i - 1) / (2N); Q is their mean. The target
+    is the N values r + discount * theta'_j(s', a'), and the loss the quantile Huber loss with kappa (1 in the paper).
+
+    Args:
+        quantiles: N, the network's outputs per action; kappa: the Huber threshold.
+    """
+
+    readout = "mean"  # how a deployment reads Q out of the outputs (rlkit.nets.numpy_mirror, rlkit.edge.runtime)
+
+    def __init__(self, quantiles: int = 200, kappa: float = 1.0):
+        if quantiles < 1 or kappa <= 0:
+            raise ValueError(f"need quantiles >= 1 and kappa > 0, got quantiles={quantiles}, kappa={kappa}")
+        self.bins, self.kappa = int(quantiles), float(kappa)
+        self.fractions = (2 * torch.arange(self.bins, dtype=torch.float32) + 1) / (2 * self.bins)
+
+    def to(self, device: torch.device | str) -> "QuantileRegression":
+        self.fractions = self.fractions.to(device)
+        return self
+
+    def q_values(self, outputs: torch.Tensor) -> torch.Tensor:
+        """outputs: (B, A, N) quantile estimates -> Q-values (B, A), their mean."""
+        return outputs.mean(dim=-1)
+
+    def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
+        """Target quantiles (B, N): r + discount * theta'(s', a') for each of the next action's N quantiles."""
+        return rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * outputs_of_actions(next_outputs, next_actions)
+
+    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Quantile Huber loss per sample: outputs_sa (B, N) predicted, target (B, M) -> (B,)."""
+        return quantile_huber_loss(outputs_sa, target, self.fractions, self.kappa)
+
+    def td_errors(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """|mean(target) - mean(prediction)|, the scalar TD error of the two Q-values (as for the histograms)."""
+        return (target.mean(dim=-1) - outputs_sa.mean(dim=-1)).abs()
+
+
+def quantile_huber_loss(predicted: torch.Tensor, target: torch.Tensor, fractions: torch.Tensor,
+                        kappa: float = 1.0) -> torch.Tensor:
+    """rho^kappa_tau of Dabney et al. (2018a), summed over the predicted quantiles, averaged over the target ones.
+
+    predicted: (B, N) quantiles at ``fractions`` (N,); target: (B, M) samples (no gradient flows into them).
+    For u = target_j - predicted_i: |tau_i - 1{u < 0}| * huber_kappa(u) / kappa. Returns (B,).
+    """
+    u = target.detach().unsqueeze(1) - predicted.unsqueeze(2)  # (B, N, M)
+    magnitude = u.abs()
+    huber = torch.where(magnitude <= kappa, 0.5 * u.pow(2), kappa * (magnitude - 0.5 * kappa))
+    weight = (fractions.view(1, -1, 1) - (u.detach() < 0).to(u.dtype)).abs()
+    return (weight * huber / kappa).mean(dim=2).sum(dim=1)
+
+
+CRITICS = ("scalar", "hl_gauss", "two_hot", "c51", "qr")
 
 
 def build_critic(critic_config):
@@ -213,4 +265,6 @@ def build_critic(critic_config):
         return TwoHot(critic_config.bins, critic_config.v_min, critic_config.v_max)
     if kind == "c51":
         return C51(critic_config.bins, critic_config.v_min, critic_config.v_max)
+    if kind == "qr":
+        return QuantileRegression(critic_config.quantiles, critic_config.kappa)
     raise ValueError(f"unknown critic type '{kind}'; use one of {', '.join(CRITICS)}")

@@ -189,6 +189,7 @@ def test_ternary_export(checkpoints, tmp_path):
 @pytest.mark.parametrize("overrides", [
     ["agent.critic.type=hl_gauss", "agent.critic.bins=21"],
     ["agent.critic.type=c51", "agent.critic.bins=11", "agent.dueling=true"],
+    ["agent.critic.type=qr", "agent.critic.quantiles=8", "agent.dueling=true"],
     ["agent.net.torso=resmlp", "agent.net.hidden=[32]", "agent.net.blocks=1"],  # batch norm: torch exporter path
 ])
 def test_export_parity_of_other_critics_and_torsos(overrides, tmp_path):

@@ -15,6 +15,7 @@ CRITICS = {
     "hl_gauss": ["agent.critic.type=hl_gauss", "agent.critic.bins=11", "agent.critic.v_min=-5",
                  "agent.critic.v_max=5"],
     "c51": ["agent.critic.type=c51", "agent.critic.bins=11", "agent.critic.v_min=-5", "agent.critic.v_max=5"],
+    "qr": ["agent.critic.type=qr", "agent.critic.quantiles=7"],
 }
 
 

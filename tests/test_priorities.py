@@ -38,6 +38,7 @@ CRITICS = [
     ["agent.critic.type=hl_gauss"],
     ["agent.critic.type=two_hot"],
     ["agent.critic.type=c51"],
+    ["agent.critic.type=qr", "agent.critic.quantiles=5"],
 ]
 
 

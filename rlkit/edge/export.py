@@ -337,6 +337,8 @@ def _critic_metadata(agent: Any, config: Any) -> dict[str, Any]:
     critic = config.agent.critic
     if critic.type == "scalar":
         return {"type": "scalar"}
+    if critic.type == "qr":  # Q is the mean of the quantiles: no support to read out with
+        return {"type": "qr", "bins": critic.quantiles}
     support = None
     for name in ("support", "atoms", "centers"):
         value = getattr(agent.critic, name, None)

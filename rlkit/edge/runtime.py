@@ -88,7 +88,9 @@ class Policy:
         self._input_dtype = np.dtype(preprocessing.get("input_dtype", "float32"))
         self._scale = float(preprocessing.get("scale", 1.0))
         critic = metadata.get("critic", {"type": "scalar"})
-        self._support = None if critic.get("type", "scalar") == "scalar" else np.asarray(critic["support"], np.float32)
+        kind = critic.get("type", "scalar")
+        self._mean = kind == "qr"  # quantile critics: Q is the mean of the outputs
+        self._support = None if kind in ("scalar", "qr") else np.asarray(critic["support"], np.float32)
         self._rng = np.random.default_rng(int(metadata.get("seed", 0)))
 
     def preprocess(self, obs: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -113,7 +115,7 @@ class Policy:
         """Q-values. obs: (B, *obs_shape) -> (B, num_actions) float32; one observation -> (num_actions,)."""
         batch, single = self.preprocess(obs)
         outputs = self.session.run([self.output_name], {self.input_name: batch})[0]
-        q = read_q_values(outputs, self._support)
+        q = outputs.mean(axis=-1) if self._mean else read_q_values(outputs, self._support)
         return q[0] if single else q
 
     def act(self, obs: np.ndarray, epsilon: float = 0.0) -> int | np.ndarray:

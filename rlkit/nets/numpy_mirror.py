@@ -33,12 +33,13 @@ class NumpyQNetwork:
     """Q-values of a mirrored network. Build with ``NumpyQNetwork.mirror(network, critic)``."""
 
     def __init__(self, layers: list[tuple[np.ndarray, np.ndarray]], head: dict[str, Any], sources: list[torch.Tensor],
-                 support: np.ndarray | None):
+                 support: np.ndarray | None, mean: bool = False):
         self.layers = layers  # torso (weight (out, in), bias (out,)) pairs, each followed by ReLU
         self.head = head
         self.sources = sources  # the torch parameters the views read, in network.parameters() order
         self.pointers = [p.data_ptr() for p in sources]  # their storage when the views were taken
         self.support = support  # (bins,) returns of a histogram critic; None for a scalar critic
+        self.mean = mean  # a quantile critic: Q is the mean of its bins
 
     @classmethod
     def mirror(cls, network: nn.Module, critic: Any) -> "NumpyQNetwork | None":
@@ -66,11 +67,12 @@ class NumpyQNetwork:
             return None
         head.update(num_actions=head_module.num_actions, bins=head_module.bins)
         support = getattr(critic, "support", None)
+        mean = getattr(critic, "readout", None) == "mean"
         if support is not None:
             support = support.detach().cpu().numpy().astype(np.float32)
-        elif head_module.bins != 1:
+        elif head_module.bins != 1 and not mean:
             return None
-        return cls(layers, head, sources, support)
+        return cls(layers, head, sources, support, mean)
 
     def is_current(self) -> bool:
         """True while the views still read the parameters' storage (``module.to``, ``param.data = ...`` and the like
@@ -96,6 +98,8 @@ class NumpyQNetwork:
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """obs: (B, *obs_shape) -> Q-values (B, A) float32, as the critic's ``q_values`` reads them."""
         outputs = self.outputs(obs)
+        if self.mean:  # quantile critics: Q is the mean of the quantiles
+            return outputs.mean(axis=-1)
         if self.support is None:
             return outputs[..., 0]
         logits = outputs - outputs.max(axis=-1, keepdims=True)
