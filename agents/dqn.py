@@ -22,6 +22,7 @@ from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
 
 from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
+from .munchausen import munchausen_target
 
 
 class DQNAgent:
@@ -140,7 +141,7 @@ class DQNAgent:
         discounts = torch.as_tensor(batch.discounts, device=device)
         weights = torch.as_tensor(batch.weights, device=device)
 
-        target = self.td_target(next_obs, returns, discounts)
+        target = self._target(obs, actions, next_obs, returns, discounts)
         set_training(self._mode_dependent, True)
         try:
             outputs = self.online(obs)
@@ -163,13 +164,18 @@ class DQNAgent:
         """Per-sample |TD errors| of a batch without learning from it: (B,) float32 (Ape-X actors' initial
         priorities; the same quantity ``update`` returns as ``td_errors``)."""
         device = self.device
-        target = self.td_target(torch.as_tensor(batch.next_obs, device=device),
-                                torch.as_tensor(batch.returns, device=device),
-                                torch.as_tensor(batch.discounts, device=device))
-        outputs = self.online(torch.as_tensor(batch.obs, device=device))
-        actions = torch.as_tensor(batch.actions, device=device)
-        outputs_sa = outputs_of_actions(outputs, actions)
+        obs, actions = torch.as_tensor(batch.obs, device=device), torch.as_tensor(batch.actions, device=device)
+        target = self._target(obs, actions, torch.as_tensor(batch.next_obs, device=device),
+                              torch.as_tensor(batch.returns, device=device),
+                              torch.as_tensor(batch.discounts, device=device))
+        outputs_sa = outputs_of_actions(self.online(obs), actions)
         return self.critic.td_errors(outputs_sa, target).cpu().numpy()
+
+    def _target(self, obs, actions, next_obs, returns, discounts) -> torch.Tensor:
+        """The TD target of this agent's rule: Munchausen's when configured, else ``td_target``."""
+        if self.config.munchausen is None:
+            return self.td_target(next_obs, returns, discounts)
+        return self.munchausen_td_target(obs, actions, next_obs, returns, discounts)
 
     @torch.no_grad()
     def td_target(self, next_obs: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
@@ -182,6 +188,15 @@ class DQNAgent:
         chooser = self.online(next_obs) if self.config.double else next_outputs
         next_actions = self.critic.q_values(chooser).argmax(1)
         return self.critic.td_target(next_outputs, next_actions, returns, discounts)
+
+    @torch.no_grad()
+    def munchausen_td_target(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor,
+                             returns: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
+        """Munchausen DQN's target (agents/munchausen.py) from the target network at s and s' (scalar critic)."""
+        m = self.config.munchausen
+        both = self.critic.q_values(self.target(torch.cat([obs, next_obs])))  # one forward for s and s'
+        q_now, q_next = both[: len(obs)], both[len(obs):]
+        return munchausen_target(q_now, actions, q_next, returns, discounts, m.alpha, m.tau, m.clip)
 
     def update_target(self) -> None:
         """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1); see ``common.update_target``."""

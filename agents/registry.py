@@ -65,6 +65,9 @@ def resolve_preset(config: Config) -> Config:
                 f"sets {field}={str(value).lower()}; drop agent.{field} or pick another agent.name"
             )
         setattr(agent, field, bool(wanted if value is None else value))
+    if agent.munchausen is not None and agent.double:
+        raise ConfigError(f"config field 'agent.munchausen': agent '{name}' uses Double DQN, whose argmax the "
+                          "Munchausen target's soft value replaces; use agent.name=dqn or dueling_dqn")
     return config.model_copy(update={"agent": agent})
 
 

@@ -94,6 +94,14 @@ class NetConfig(_Section):
         return self
 
 
+class MunchausenConfig(_Section):
+    """Munchausen DQN (Vieillard et al., 2020): the scaled, clipped log-policy bonus and a soft target value."""
+
+    alpha: float = Field(0.9, ge=0.0, le=1.0, description="weight of the log-policy bonus")
+    tau: float = Field(0.03, gt=0.0, description="entropy temperature of the softmax policy")
+    clip: float = Field(-1.0, le=0.0, description="lower clip of tau * log pi (the bonus is at most 0)")
+
+
 class AgentConfig(_Section):
     """The learning agent. ``name`` picks a registry preset (dqn, double_dqn, dueling_dqn, double_dueling_dqn)."""
 
@@ -113,9 +121,20 @@ class AgentConfig(_Section):
     tau: float = Field(1.0, gt=0.0, le=1.0, description="target <- tau*online + (1-tau)*target; 1.0 is a hard copy")
     critic: CriticConfig = Field(default_factory=CriticConfig)
     net: NetConfig = Field(default_factory=NetConfig)
+    munchausen: Optional[MunchausenConfig] = Field(None, description="Munchausen DQN target; null: the plain target")
     init_from: Optional[str] = Field(None, description="checkpoint whose network weights a new run starts from "
                                      "(fine-tuning, e.g. ternary QAT of a trained fp32 agent); optimiser and counters "
                                      "start fresh, and a resumed run ignores it")
+
+    @model_validator(mode="after")
+    def _munchausen_needs_a_scalar_critic(self) -> "AgentConfig":
+        if self.munchausen is not None and self.critic.type != "scalar":
+            raise ValueError(f"agent.munchausen works with the scalar critic, got critic.type={self.critic.type}; "
+                             "set agent.critic.type=scalar")
+        if self.munchausen is not None and self.double:
+            raise ValueError("agent.munchausen replaces Double DQN's max with a soft value, so agent.double does "
+                             "nothing with it; use agent.name=dqn (or dueling_dqn)")
+        return self
 
 
 class ReplayConfig(_Section):
