@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rlkit.config_text import parse_override, read_yaml, set_dotted
 from rlkit.errors import ConfigError, did_you_mean
 
 
@@ -268,10 +269,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     """
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_yaml(Path(path))
+        raw = read_yaml(Path(path))
     for override in overrides:
-        key, value = _parse_override(override)
-        _set_dotted(raw, key, value)
+        key, value = parse_override(override)
+        set_dotted(raw, key, value)
     return config_from_dict(raw)
 
 
@@ -298,79 +299,9 @@ def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> C
     """Return a new Config with dotted overrides applied to an existing one (used by ``--resume``)."""
     raw = config_to_dict(config)
     for override in overrides:
-        key, value = _parse_override(override)
-        _set_dotted(raw, key, value)
+        key, value = parse_override(override)
+        set_dotted(raw, key, value)
     return config_from_dict(raw)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found; pass a YAML preset such as configs/cartpole_dqn.yaml")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {error.start}); save it as UTF-8 YAML") from None
-    except OSError as error:
-        raise ConfigError(f"config file '{path}' cannot be read ({error.strerror}); check the path") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except _DuplicateKey as error:
-        raise ConfigError(f"config file '{path}': {error}; keep one") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file '{path}' is not valid YAML{where}; fix the syntax") from None
-    if data is None:
-        raise ConfigError(f"config file '{path}' is empty; write at least the env and agent sections (see "
-                          "configs/cartpole_dqn.yaml)")
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of sections, got {type(data).__name__}")
-    return data
-
-
-class _DuplicateKey(yaml.YAMLError):
-    pass
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.safe_load that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise _DuplicateKey(f"key '{key}' appears twice (lines {seen[key]} and {key_node.start_mark.line + 1})")
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-def _parse_override(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override '{text}' is not of the form key=value (e.g. agent.lr=0.001)")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
-    # PyYAML reads '1e-3' as a string (YAML 1.1); numbers are what users mean.
-    if isinstance(parsed, str):
-        try:
-            parsed = float(parsed) if any(c in parsed for c in ".eE") else int(parsed)
-        except ValueError:
-            pass
-    return key.strip(), parsed
-
-
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    node = raw
-    parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override '{key}': '{part}' is a value, not a section")
-        node = child
-    node[parts[-1]] = value
 
 
 # Other libraries' names for rlkit's fields (SB3's DQN above all), suggested when a user types them.
