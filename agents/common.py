@@ -16,7 +16,7 @@ def build_network(config: AgentConfig, obs_shape: Sequence[int], num_actions: in
     """The Q-network an ``agent`` config section describes: torso, head (dueling or not), quantisation."""
     net = config.net
     return build_q_network(obs_shape, num_actions, bins, net.torso, net.hidden, bool(config.dueling), net.blocks,
-                           net.quant, net.ternary_scale, net.keep_fp32)
+                           net.quant, net.ternary_scale, net.keep_fp32, net.noisy, net.sigma0)
 
 
 @torch.no_grad()

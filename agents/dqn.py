@@ -17,7 +17,7 @@ import torch
 
 from rlkit.config import AgentConfig
 from rlkit.critics import build_critic, outputs_of_actions
-from rlkit.nets import mode_dependent_modules, set_training
+from rlkit.nets import mode_dependent_modules, noisy_layers, set_noise, set_training
 from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
 
@@ -63,6 +63,10 @@ class DQNAgent:
         self.online.eval()
         self.target.eval()
         self._mode_dependent = mode_dependent_modules(self.online)
+        # Noisy nets: noise is on for exploring actions (while `exploring`, set by the training loops) and for
+        # updates; greedy evaluation, `rlkit eval` and exports use the mean weights.
+        self._noisy = noisy_layers(self.online) + noisy_layers(self.target)
+        self.exploring = False
         self.parameters = list(self.online.parameters())
         self.target_parameters = list(self.target.parameters())
         # The fused kernel updates every parameter in one call: ~20% of an MLP update on CPU, same maths.
@@ -90,7 +94,16 @@ class DQNAgent:
             if explore.all():
                 actions = self.rng.integers(self.num_actions, size=len(batch))
                 return int(actions[0]) if single else actions
-        actions = self.greedy(batch)
+        if self._noisy and self.exploring:
+            set_noise(self._noisy, True)  # fresh noise for every acting step
+            try:
+                with torch.no_grad():
+                    outputs = self.online(torch.as_tensor(batch, device=self.device))
+                actions = self.critic.q_values(outputs).argmax(1).cpu().numpy()
+            finally:
+                set_noise(self._noisy, False)
+        else:
+            actions = self.greedy(batch)
         if epsilon > 0 and explore.any():
             actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
         return int(actions[0]) if single else actions
@@ -141,12 +154,16 @@ class DQNAgent:
         discounts = torch.as_tensor(batch.discounts, device=device)
         weights = torch.as_tensor(batch.weights, device=device)
 
-        target = self._target(obs, actions, next_obs, returns, discounts)
-        set_training(self._mode_dependent, True)
+        set_noise(self._noisy, True)  # noisy nets: new noise for every update (online and target), as in Rainbow
         try:
-            outputs = self.online(obs)
+            target = self._target(obs, actions, next_obs, returns, discounts)
+            set_training(self._mode_dependent, True)
+            try:
+                outputs = self.online(obs)
+            finally:
+                set_training(self._mode_dependent, False)
         finally:
-            set_training(self._mode_dependent, False)
+            set_noise(self._noisy, False)
         # gather, not fancy indexing: its backward is a scatter instead of an accumulating index_put.
         outputs_sa = outputs_of_actions(outputs, actions)
         loss = (self.critic.loss(outputs_sa, target) * weights).mean()

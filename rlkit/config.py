@@ -84,6 +84,8 @@ class NetConfig(_Section):
     quant: Literal["none", "int8", "ternary"] = Field(
         "none", description="quantisation-aware training of the linear layers: int8 fake-quant or ternary b1.58")
     ternary_scale: Literal["absmean", "absmedian"] = Field("absmean", description="weight scale of ternary layers")
+    noisy: bool = Field(False, description="noisy nets: factorised Gaussian NoisyLinear layers in the head")
+    sigma0: float = Field(0.5, gt=0.0, le=10.0, description="initial noise scale of the noisy head (sigma0/sqrt(in))")
     keep_fp32: list[Literal["first", "head"]] = Field(
         default_factory=list, description="layers a quantised network keeps in fp32: first (the torso's input "
                                           "layer) and/or head")

@@ -340,3 +340,12 @@ def test_qat_fine_tune_with_fp32_head_exports_within_the_agreement_target(checkp
     assert report.reference is not None and report.reference.checkpoint == str(checkpoints["fp32"])
     assert 0.0 <= report.reference.agreement <= 1.0 and report.reference.returns is not None
     assert "fine-tuned from" in report.summary()
+
+
+def test_noisy_head_exports_its_mean_weights(tmp_path):
+    config = fast_config(tmp_path / "run", "agent.name=dqn", "agent.net.noisy=true", "agent.dueling=true")
+    agent = build_agent(config, (4,), "float32", 2, torch.device("cpu"))
+    checkpoint = save_agent_checkpoint(agent, config, tmp_path / "agent.pt")
+    observations = np.random.default_rng(0).standard_normal((300, 4)).astype(np.float32)
+    report = export_onnx(checkpoint, tmp_path / "agent.onnx", observations=observations)
+    assert report.agreement == 1.0 and report.max_abs_dq < 1e-4, report.summary()  # the greedy (mean) network

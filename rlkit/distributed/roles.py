@@ -71,6 +71,7 @@ class ActorRole:
         self.agent = build_agent(cfg, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions,
                                  resolve_device("cpu"))
         self.agent.rng = np.random.default_rng(seed)
+        self.agent.exploring = True  # noisy nets: actors act with exploration noise
         apply_threads(cfg.threads, self.agent.online, cfg.env.num_envs)  # an actor's forward: one row per env
         self.obs = self.env.reset(seed=seed)
         self.weights_version = -1

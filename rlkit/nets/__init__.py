@@ -16,22 +16,27 @@ from torch import nn
 
 from .heads import DuelingHead, QHead, QNetwork
 from .modes import mode_dependent_modules, set_training
+from .noisy import NoisyLinear, noisy_head, noisy_layers, set_noise
 from .quant import KEEP_FP32, Int8Linear, TernaryLinear, quantize_network
 from .torsos import MLP, TORSOS, ImpalaCNN, NatureCNN, ResidualMLP
 
 __all__ = ["DuelingHead", "ImpalaCNN", "Int8Linear", "KEEP_FP32", "MLP", "NatureCNN", "QHead", "QNetwork",
            "ResidualMLP", "TORSOS", "TernaryLinear", "build_q_network", "mode_dependent_modules", "quantize_network",
-           "set_training"]
+           "set_training", "NoisyLinear", "noisy_head", "noisy_layers", "set_noise"]
 
 
 def build_q_network(
     obs_shape: Sequence[int], num_actions: int, bins: int, torso: str, hidden: Sequence[int], dueling: bool,
     blocks: int = 0, quant: str = "none", ternary_scale: str = "absmean", keep_fp32: Sequence[str] = (),
+    noisy: bool = False, sigma0: float = 0.5,
 ) -> QNetwork:
     """Build a Q-network from config values; ``torso`` is one of TORSOS. ``quant`` ('none', 'int8', 'ternary')
     swaps its linear layers for fake-quant ones (quantisation-aware training; ``quantize_network``), except those
-    ``keep_fp32`` names. Raises ValueError on a misfit."""
+    ``keep_fp32`` names; ``noisy`` makes the head's layers NoisyLinear (noisy nets; the head then stays fp32).
+    Raises ValueError on a misfit."""
     network = _plain_q_network(obs_shape, num_actions, bins, torso, hidden, dueling, blocks)
+    if noisy:
+        network = noisy_head(network, sigma0)
     return network if quant == "none" else quantize_network(network, quant, ternary_scale, keep_fp32)
 
 

@@ -99,6 +99,7 @@ class EnvLoop:
             warmup = max(cfg.replay.batch_size, min(train_cfg.learning_starts, cfg.replay.capacity))
         writer = chores.writer(self.step)
         chores.open_bar(self.step)
+        agent.exploring = True  # noisy nets sample exploration noise while collecting (evaluation turns it off)
         obs = env.reset(seed=train_env_seed(cfg.seed, self.step))  # a resume gets fresh, non-overlapping seeds
         loss_sum = torch.zeros((), device=self.device)
         window_updates, window_start, window_step = 0, time.perf_counter(), self.step
@@ -232,9 +233,13 @@ def build_or_restore_agent(config: Config, checkpoint: dict[str, Any] | None, ob
 def evaluate_greedily(config: Config, agent: Any, eval_env: Any, writer: Any, step: int) -> tuple[float, float]:
     """``train.eval_episodes`` episodes on ``eval_env`` with ``exploration.eval_epsilon``, seeded away from the
     training envs (rlkit/seeding.py); logs eval/* at ``step``; returns (mean, std) return."""
-    with torch.inference_mode():
-        returns, lengths = run_episodes(agent, eval_env, config.train.eval_episodes,
-                                        config.exploration.eval_epsilon, eval_seed(config.seed))
+    exploring, agent.exploring = agent.exploring, False  # greedy: the mean weights
+    try:
+        with torch.inference_mode():
+            returns, lengths = run_episodes(agent, eval_env, config.train.eval_episodes,
+                                            config.exploration.eval_epsilon, eval_seed(config.seed))
+    finally:
+        agent.exploring = exploring
     writer.add_scalar("eval/mean_return", float(returns.mean()), step)
     writer.add_scalar("eval/std_return", float(returns.std()), step)
     writer.add_scalar("eval/mean_length", float(lengths.mean()), step)
