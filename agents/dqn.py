@@ -51,7 +51,6 @@ class DQNAgent:
         self.num_actions = int(num_actions)
         self.device = torch.device(device)
         self.critic = build_critic(config.critic).to(self.device)
-        net = config.net
         torch.manual_seed(seed)
         self.online = self._build_network().to(self.device)
         self.target = self._build_network().to(self.device)
@@ -68,7 +67,6 @@ class DQNAgent:
         self._noisy = noisy_layers(self.online) + noisy_layers(self.target)
         self.exploring = False
         self.parameters = list(self.online.parameters())
-        self.target_parameters = list(self.target.parameters())
         # The fused kernel updates every parameter in one call: ~20% of an MLP update on CPU, same maths.
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
         self.rng = np.random.default_rng(seed)
@@ -95,11 +93,9 @@ class DQNAgent:
                 actions = self.rng.integers(self.num_actions, size=len(batch))
                 return int(actions[0]) if single else actions
         if self._noisy and self.exploring:
-            set_noise(self._noisy, True)  # fresh noise for every acting step
+            set_noise(self._noisy, True)  # fresh noise for every acting step (the mirror declines noisy heads)
             try:
-                with torch.no_grad():
-                    outputs = self.online(torch.as_tensor(batch, device=self.device))
-                actions = self.critic.q_values(outputs).argmax(1).cpu().numpy()
+                actions = self.greedy(batch)
             finally:
                 set_noise(self._noisy, False)
         else:

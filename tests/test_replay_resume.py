@@ -3,7 +3,7 @@ the replay write and the checkpoint write resumes without the newer replay (one 
 
 import pytest
 
-import rlkit.training.chores as trainer_module
+import rlkit.training.chores as chores_module
 from rlkit.training.checkpoint import load_checkpoint
 from rlkit.replay import read_replay_step
 from rlkit.run import resume, train
@@ -18,7 +18,7 @@ class Killed(Exception):
 
 def test_kill_between_replay_and_checkpoint_writes_does_not_resume_a_newer_replay(tmp_path, monkeypatch, capsys):
     run_dir = tmp_path / "run"
-    real_save, calls = trainer_module.save_checkpoint, []
+    real_save, calls = chores_module.save_checkpoint, []
 
     def save_then_die(path, payload):
         calls.append(payload["trainer"]["step"])
@@ -26,10 +26,10 @@ def test_kill_between_replay_and_checkpoint_writes_does_not_resume_a_newer_repla
             raise Killed()
         return real_save(path, payload)
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(chores_module, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
         train(fast_config(run_dir, "replay.save_with_checkpoint=true", "train.total_steps=900"), progress=False)
-    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(chores_module, "save_checkpoint", real_save)
     assert calls == [300, 600]
     payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
     assert payload["trainer"]["step"] == 300

@@ -96,11 +96,14 @@ class Chores:
     def release(self, loop: Any) -> None:
         """Close the loop's envs and actors (once) and give the run directory up."""
         try:
-            if not self.closed:
-                self.closed = True
-                loop.close_resources()
+            self._close_resources(loop)
         finally:
             self.lock.release()
+
+    def _close_resources(self, loop: Any) -> None:
+        if not self.closed:
+            self.closed = True
+            loop.close_resources()
 
     # -- cadence --------------------------------------------------------------------------------------------------
     @staticmethod
@@ -203,9 +206,7 @@ class Chores:
         if self.last_eval_step != loop.step:
             self.evaluate(loop, writer)
         writer.close()
-        if not self.closed:
-            self.closed = True
-            loop.close_resources()
+        self._close_resources(loop)
         latest, final = self.checkpoint_dir / "latest.pt", self.checkpoint_dir / "final.pt"
         self.save(loop, latest)
         atomic_write(final, lambda handle: handle.write(latest.read_bytes()))
