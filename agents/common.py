@@ -9,14 +9,17 @@ import torch
 
 from rlkit.training.checkpoint import save_checkpoint
 from rlkit.config import AgentConfig, Config, config_to_dict
-from rlkit.nets import QNetwork, build_q_network
+from rlkit.nets import build_q_network
 
 
-def build_network(config: AgentConfig, obs_shape: Sequence[int], num_actions: int, bins: int) -> QNetwork:
-    """The Q-network an ``agent`` config section describes: torso, head (dueling or not), quantisation."""
-    net = config.net
+def build_network(config: AgentConfig, obs_shape: Sequence[int], num_actions: int, bins: int) -> torch.nn.Module:
+    """The Q-network an ``agent`` config section describes: torso, head (dueling or not, noisy or not), IQN's
+    fraction embedding for ``critic.type: iqn``, quantisation."""
+    net, critic = config.net, config.critic
     return build_q_network(obs_shape, num_actions, bins, net.torso, net.hidden, bool(config.dueling), net.blocks,
-                           net.quant, net.ternary_scale, net.keep_fp32, net.noisy, net.sigma0)
+                           net.quant, net.ternary_scale, net.keep_fp32, net.noisy, net.sigma0,
+                           implicit=critic.type == "iqn", embedding_dim=critic.embedding_dim,
+                           default_quantiles=critic.act_samples, norm=net.norm)
 
 
 @torch.no_grad()
@@ -33,20 +36,29 @@ def update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float) 
 
 
 def agent_state(agent: Any) -> dict[str, Any]:
-    """An agent's online and target networks, optimiser and exploration RNG: tensors and plain data only, so a
-    checkpoint of it loads with ``weights_only``. Shared by every agent with those four parts."""
-    return {"online": agent.online.state_dict(), "target": agent.target.state_dict(),
-            "optimizer": agent.optimizer.state_dict(), "rng": agent.rng.bit_generator.state}
+    """An agent's online and target networks, optimiser and exploration RNG (and, where it has one, the torch
+    generator of its sampled quantile fractions): tensors and plain data only, so a checkpoint of it loads with
+    ``weights_only``. Shared by every agent with those parts."""
+    state = {"online": agent.online.state_dict(), "optimizer": agent.optimizer.state_dict(),
+             "rng": agent.rng.bit_generator.state}
+    if agent.target is not agent.online:  # an agent without a target network (PQN) stores its weights once
+        state["target"] = agent.target.state_dict()
+    if getattr(agent, "fraction_generator", None) is not None:
+        state["fraction_rng"] = agent.fraction_generator.get_state()
+    return state
 
 
 def load_agent_state(agent: Any, state: dict[str, Any]) -> None:
     """Inverse of ``agent_state``; a missing target is taken from the online network (imported models)."""
     agent.online.load_state_dict(state["online"])
-    agent.target.load_state_dict(state.get("target", state["online"]))
+    if agent.target is not agent.online:
+        agent.target.load_state_dict(state.get("target", state["online"]))
     if "optimizer" in state:
         agent.optimizer.load_state_dict(state["optimizer"])
     if "rng" in state:
         agent.rng.bit_generator.state = state["rng"]
+    if "fraction_rng" in state and getattr(agent, "fraction_generator", None) is not None:
+        agent.fraction_generator.set_state(state["fraction_rng"])
 
 @torch.no_grad()
 def clip_grad_norm(parameters: list[torch.Tensor], max_norm: float) -> torch.Tensor:

@@ -4,6 +4,8 @@ An agent is a Q-network plus a value representation (critic) plus a target rule:
 - Double DQN (van Hasselt et al., 2016): the online network picks the next action, the target network scores it.
 - Dueling (Wang et al., 2016): the head splits into value and advantage streams.
 - n-step returns: the replay buffer sums rewards; the agent bootstraps with the discount it is handed.
+- Critics (rlkit/critics.py) set the value representation: scalar, histograms (HL-Gauss, two-hot, C51), QR-DQN's
+  fixed quantiles, IQN's sampled ones (its network takes the fractions as a second input; ``_outputs``).
 - Target network: every ``target_period`` env steps the trainer calls ``update_target``, which copies (tau = 1) or
   Polyak-averages (tau < 1) the online weights into the target network.
 """
@@ -36,6 +38,8 @@ class DQNAgent:
         seed: seeds network initialisation and the epsilon-greedy RNG.
     """
 
+    has_target_network = True  # False: ``target`` is the online network itself (agents/pqn.py)
+
     def __init__(
         self,
         config: AgentConfig,
@@ -53,9 +57,12 @@ class DQNAgent:
         self.critic = build_critic(config.critic).to(self.device)
         torch.manual_seed(seed)
         self.online = self._build_network().to(self.device)
-        self.target = self._build_network().to(self.device)
-        self.target.load_state_dict(self.online.state_dict())
-        self.target.requires_grad_(False)
+        if self.has_target_network:
+            self.target = self._build_network().to(self.device)
+            self.target.load_state_dict(self.online.state_dict())
+            self.target.requires_grad_(False)
+        else:  # bootstrapping reads the online network itself (PQN)
+            self.target = self.online
         # Eval mode everywhere but inside the gradient step: acting, Double-DQN's argmax and the target network use
         # BatchNorm's running statistics (batch-independent Q-values, one observation at a time works) and leave
         # them alone; only `update` trains, flipping just the modules whose forward reads the mode.
@@ -64,12 +71,18 @@ class DQNAgent:
         self._mode_dependent = mode_dependent_modules(self.online)
         # Noisy nets: noise is on for exploring actions (while `exploring`, set by the training loops) and for
         # updates; greedy evaluation, `rlkit eval` and exports use the mean weights.
-        self._noisy = noisy_layers(self.online) + noisy_layers(self.target)
+        self._noisy = noisy_layers(self.online) + (noisy_layers(self.target) if self.has_target_network else [])
         self.exploring = False
         self.parameters = list(self.online.parameters())
         # The fused kernel updates every parameter in one call: ~20% of an MLP update on CPU, same maths.
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
         self.rng = np.random.default_rng(seed)
+        # IQN: the quantile fractions come from their own seeded generator, saved with the agent, so a resumed run
+        # draws the fractions an uninterrupted one would have.
+        self.fraction_generator: torch.Generator | None = None
+        if self.critic.implicit:
+            self.fraction_generator = torch.Generator(device=self.device)
+            self.fraction_generator.manual_seed(int(seed) + 0x5EED)
         self._numpy_online: tuple[torch.nn.Module, NumpyQNetwork | None] | None = None
 
     def _build_network(self) -> torch.nn.Module:
@@ -92,12 +105,8 @@ class DQNAgent:
             if explore.all():
                 actions = self.rng.integers(self.num_actions, size=len(batch))
                 return int(actions[0]) if single else actions
-        if self._noisy and self.exploring:
-            set_noise(self._noisy, True)  # fresh noise for every acting step (the mirror declines noisy heads)
-            try:
-                actions = self.greedy(batch)
-            finally:
-                set_noise(self._noisy, False)
+        if self.exploring and (self._noisy or self.critic.implicit):
+            actions = self._exploring_greedy(batch)
         else:
             actions = self.greedy(batch)
         if epsilon > 0 and explore.any():
@@ -117,6 +126,26 @@ class DQNAgent:
         with torch.no_grad():
             outputs = self.online(torch.as_tensor(obs, device=self.device))
             return self.critic.q_values(outputs).argmax(1).cpu().numpy()
+
+    def _exploring_greedy(self, obs: np.ndarray) -> np.ndarray:
+        """The greedy actions of the exploring policy: fresh noise in a noisy head for every acting step, and K
+        freshly sampled fractions for IQN (``greedy`` uses the mean weights and K fixed fractions)."""
+        set_noise(self._noisy, True)
+        try:
+            with torch.no_grad():
+                outputs, _ = self._outputs(self.online, torch.as_tensor(obs, device=self.device), "act")
+                return self.critic.q_values(outputs).argmax(1).cpu().numpy()
+        finally:
+            set_noise(self._noisy, False)
+
+    def _outputs(self, network: torch.nn.Module, obs: torch.Tensor,
+                 role: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``network``'s outputs at ``obs`` and the fractions they were computed at: sampled for ``role`` ('online',
+        'target', 'act') when the critic is implicit (IQN), else None (fixed outputs)."""
+        if not self.critic.implicit:
+            return network(obs), None
+        fractions = self.critic.sample_fractions(len(obs), role, self.fraction_generator)
+        return network(obs, fractions), fractions
 
     def _mirror(self) -> NumpyQNetwork | None:
         """The online network's numpy mirror, rebuilt when the network or its parameter storage changed."""
@@ -155,14 +184,14 @@ class DQNAgent:
             target = self._target(obs, actions, next_obs, returns, discounts)
             set_training(self._mode_dependent, True)
             try:
-                outputs = self.online(obs)
+                outputs, fractions = self._outputs(self.online, obs, "online")
             finally:
                 set_training(self._mode_dependent, False)
         finally:
             set_noise(self._noisy, False)
         # gather, not fancy indexing: its backward is a scatter instead of an accumulating index_put.
         outputs_sa = outputs_of_actions(outputs, actions)
-        loss = (self.critic.loss(outputs_sa, target) * weights).mean()
+        loss = (self.critic.loss(outputs_sa, target, fractions) * weights).mean()
         td_errors = self.critic.td_errors(outputs_sa.detach(), target)
 
         self.optimizer.zero_grad(set_to_none=True)
@@ -181,7 +210,7 @@ class DQNAgent:
         target = self._target(obs, actions, torch.as_tensor(batch.next_obs, device=device),
                               torch.as_tensor(batch.returns, device=device),
                               torch.as_tensor(batch.discounts, device=device))
-        outputs_sa = outputs_of_actions(self.online(obs), actions)
+        outputs_sa = outputs_of_actions(self._outputs(self.online, obs, "online")[0], actions)
         return self.critic.td_errors(outputs_sa, target).cpu().numpy()
 
     def _target(self, obs, actions, next_obs, returns, discounts) -> torch.Tensor:
@@ -195,10 +224,11 @@ class DQNAgent:
         """The critic's TD target for a batch. next_obs: (B, *obs_shape); returns (n-step sums), discounts: (B,).
 
         The next action is the argmax of the online network's Q for Double DQN, of the target network's otherwise;
-        the target network always scores it. Returns the critic's target representation ((B,) for Scalar).
+        the target network always scores it. Returns the critic's target representation ((B,) for Scalar). IQN
+        scores at N' sampled fractions, and Double DQN's online argmax reads the mean over K sampled ones.
         """
-        next_outputs = self.target(next_obs)
-        chooser = self.online(next_obs) if self.config.double else next_outputs
+        next_outputs, _ = self._outputs(self.target, next_obs, "target")
+        chooser = self._outputs(self.online, next_obs, "act")[0] if self.config.double else next_outputs
         next_actions = self.critic.q_values(chooser).argmax(1)
         return self.critic.td_target(next_outputs, next_actions, returns, discounts)
 
@@ -213,7 +243,8 @@ class DQNAgent:
 
     def update_target(self) -> None:
         """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1); see ``common.update_target``."""
-        update_target(self.online, self.target, self.config.tau)
+        if self.has_target_network:
+            update_target(self.online, self.target, self.config.tau)
 
     # -- state --------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

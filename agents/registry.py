@@ -1,12 +1,22 @@
 """Named agent presets: ``agent.name`` in a config picks a class and the flags it implies.
 
-| name               | class    | implies                    |
-|--------------------|----------|----------------------------|
-| dqn                | DQNAgent |                            |
-| double_dqn         | DQNAgent | double: true               |
-| dueling_dqn        | DQNAgent | dueling: true              |
-| double_dueling_dqn | DQNAgent | double: true, dueling: true|
-| qstar              | QStarAgent | (needs puzzle.name)      |
+| name               | class      | implies                                                                  |
+|--------------------|------------|--------------------------------------------------------------------------|
+| dqn                | DQNAgent   |                                                                          |
+| double_dqn         | DQNAgent   | double: true                                                             |
+| dueling_dqn        | DQNAgent   | dueling: true                                                            |
+| double_dueling_dqn | DQNAgent   | double: true, dueling: true                                              |
+| rainbow            | DQNAgent   | double, dueling, critic.type c51, net.noisy, replay.prioritized; n_step 3 by default |
+| pqn                | PQNAgent   | defaults: env.num_envs 128, net.norm layer (no replay, no target network) |
+| qstar              | QStarAgent | (needs puzzle.name)                                                      |
+
+``rainbow`` is Hessel et al. (2018)'s combination of six components (C51 distributional critic, Double DQN, dueling
+head, 3-step returns, prioritised replay, noisy nets); its hyperparameters (atoms, v_min/v_max, PER alpha, lr, ...)
+are a config's, e.g. configs/cartpole_rainbow.yaml and configs/atari100k_der_*.yaml. A preset fills the fields it
+implies where the config leaves them unset; a config that sets one to another value is an error (an ablation such
+as "Rainbow without n-step" is written as agent.name=dqn plus the components it keeps). Defaults are filled where
+unset and may be overridden (``pqn``'s envs and LayerNorm). ``pqn`` trains with its own data flow
+(rlkit/training/pqn_loop.py, settings in the ``pqn`` config section).
 
 The DQN family acts in Gymnasium envs; ``qstar`` learns cost-to-go Q-values on a search puzzle (``puzzle`` config
 section) and is built with ``build_puzzle_agent``.
@@ -19,26 +29,37 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
-from rlkit.config import Config
+from rlkit.config import Config, config_from_dict, config_to_dict
 from rlkit.errors import ConfigError
 
 from .dqn import DQNAgent
+from .pqn import PQNAgent
 from .qstar import QStarAgent, build_puzzle
 
+# What each name implies, as dotted config fields (a conflicting explicit value is an error).
 PRESETS: dict[str, tuple[type, dict[str, Any]]] = {
     "dqn": (DQNAgent, {}),
-    "double_dqn": (DQNAgent, {"double": True}),
-    "dueling_dqn": (DQNAgent, {"dueling": True}),
-    "double_dueling_dqn": (DQNAgent, {"double": True, "dueling": True}),
+    "double_dqn": (DQNAgent, {"agent.double": True}),
+    "dueling_dqn": (DQNAgent, {"agent.dueling": True}),
+    "double_dueling_dqn": (DQNAgent, {"agent.double": True, "agent.dueling": True}),
+    "rainbow": (DQNAgent, {"agent.double": True, "agent.dueling": True, "agent.critic.type": "c51",
+                           "agent.net.noisy": True, "replay.prioritized": True}),
+    "pqn": (PQNAgent, {}),
     "qstar": (QStarAgent, {}),
+}
+# Fields a preset fills where the config leaves them unset, and that a config may set otherwise.
+PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "rainbow": {"agent.n_step": 3},  # multi-step is the component; how many steps is a hyperparameter (DER: 20)
+    "pqn": {"env.num_envs": 128, "agent.net.norm": "layer"},
 }
 PUZZLE_AGENTS = ("qstar",)
 PRESET_FLAGS = ("double", "dueling")  # None in an unresolved config: the preset decides (False when it says nothing)
 
 
 def resolve_preset(config: Config) -> Config:
-    """Apply the flags ``agent.name`` implies; a flag the config sets to the opposite value is an error.
+    """Apply the fields ``agent.name`` implies (PRESETS); a field the config sets to another value is an error.
 
     Idempotent, and a config dumped before or after resolution resolves to the same flags.
 
@@ -55,20 +76,57 @@ def resolve_preset(config: Config) -> Config:
                               "puzzle.name to sliding_tile, cube3 or lights_out")
         raise ConfigError(f"config field 'agent.name': puzzle.name is set ({config.puzzle.name}) but agent "
                           f"'{name}' acts in envs; use agent.name=qstar or drop the puzzle section")
-    implied = PRESETS[name][1]
-    agent = config.agent.model_copy()
-    for field in PRESET_FLAGS:
-        value, wanted = getattr(config.agent, field), implied.get(field)
-        if value is not None and wanted is not None and value != wanted:
+    resolved = config.model_copy(deep=True)
+    for dotted, wanted in PRESETS[name][1].items():
+        *path, field = dotted.split(".")
+        section: Any = resolved
+        for part in path:
+            section = getattr(section, part)
+        value = getattr(section, field)
+        # None (double/dueling) or a field the config never set: the preset decides
+        if value is not None and field in section.model_fields_set and value != wanted:
             raise ConfigError(
-                f"config field 'agent.{field}': agent '{name}' implies {field}={str(wanted).lower()}, but the config "
-                f"sets {field}={str(value).lower()}; drop agent.{field} or pick another agent.name"
+                f"config field '{dotted}': agent '{name}' implies {field}={_shown(wanted)}, but the config sets "
+                f"{field}={_shown(value)}; drop {dotted} or pick another agent.name"
             )
-        setattr(agent, field, bool(wanted if value is None else value))
-    if agent.munchausen is not None and agent.double:
-        raise ConfigError(f"config field 'agent.munchausen': agent '{name}' uses Double DQN, whose argmax the "
-                          "Munchausen target's soft value replaces; use agent.name=dqn or dueling_dqn")
-    return config.model_copy(update={"agent": agent})
+        if field == "double" and wanted and config.agent.munchausen is not None:
+            raise ConfigError(f"config field 'agent.munchausen': agent '{name}' uses Double DQN, whose argmax the "
+                              "Munchausen target's soft value replaces; use agent.name=dqn or dueling_dqn")
+        try:
+            setattr(section, field, wanted)
+        except ValidationError:  # a cross-field check of that section; the whole-config pass below names it
+            object.__setattr__(section, field, wanted)
+    for dotted, value in PRESET_DEFAULTS.get(name, {}).items():
+        *path, field = dotted.split(".")
+        section = resolved
+        for part in path:
+            section = getattr(section, part)
+        if field not in section.model_fields_set:
+            object.__setattr__(section, field, value)  # validated with the whole config below
+    for field in PRESET_FLAGS:
+        if getattr(resolved.agent, field) is None:
+            setattr(resolved.agent, field, False)
+    if name == "pqn":
+        _check_pqn(resolved)
+    # the whole-config checks again, for what the preset filled in (e.g. Munchausen needs the scalar critic)
+    return config_from_dict(config_to_dict(resolved))
+
+
+def _check_pqn(config: Config) -> None:
+    """PQN has no replay and no target network: the settings that only make sense with them are errors."""
+    agent = config.agent
+    problems = [("agent.double", agent.double, "there is no target network to score the online argmax"),
+                ("agent.munchausen", agent.munchausen is not None, "its target needs a target network"),
+                ("replay.prioritized", config.replay.prioritized, "PQN has no replay buffer"),
+                ("agent.n_step", agent.n_step != 1, "PQN's returns are lambda-returns (set pqn.lam)"),
+                ("distributed.num_actors", config.distributed.num_actors > 0, "PQN's envs are its actors")]
+    for field, wrong, why in problems:
+        if wrong:
+            raise ConfigError(f"config field '{field}': agent 'pqn' does not use it ({why}); drop {field}")
+
+
+def _shown(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def build_agent(

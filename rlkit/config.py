@@ -55,10 +55,12 @@ class CriticConfig(_Section):
 
     ``scalar`` regresses Q with ``loss``; ``hl_gauss``, ``two_hot`` and ``c51`` are histograms over ``bins`` atoms on
     [``v_min``, ``v_max``] trained with cross-entropy (Farebrother et al., 2024; Bellemare et al., 2017); ``qr`` is
-    QR-DQN's ``quantiles`` return quantiles trained with the quantile Huber loss (Dabney et al., 2018a).
+    QR-DQN's ``quantiles`` return quantiles trained with the quantile Huber loss (Dabney et al., 2018a); ``iqn`` is
+    IQN's network of the quantile fraction, sampled ``tau_samples`` / ``tau_prime_samples`` / ``act_samples`` times
+    (N, N', K) for the online outputs, the target and acting (Dabney et al., 2018b).
     """
 
-    type: Literal["scalar", "hl_gauss", "two_hot", "c51", "qr"] = Field("scalar", description="value representation")
+    type: Literal["scalar", "hl_gauss", "two_hot", "c51", "qr", "iqn"] = Field("scalar", description="value representation")
     loss: Literal["huber", "mse"] = Field("huber", description="regression loss of the scalar critic (histogram critics "
                                                      "always use cross-entropy)")
     bins: int = Field(51, ge=2, le=10_000, description="histogram bins (atoms) of a distributional critic")
@@ -66,7 +68,12 @@ class CriticConfig(_Section):
     v_max: float = Field(10.0, description="highest return the histogram represents")
     sigma_ratio: float = Field(0.75, gt=0.0, le=10.0, description="HL-Gauss sigma as a multiple of the bin width")
     quantiles: int = Field(200, ge=1, le=10_000, description="quantile estimates per action of the qr critic (QR-DQN)")
-    kappa: float = Field(1.0, gt=0.0, description="quantile Huber threshold of the qr critic")
+    kappa: float = Field(1.0, gt=0.0, description="quantile Huber threshold of the qr and iqn critics")
+    tau_samples: int = Field(64, ge=1, le=1024, description="iqn: fractions N sampled for the online outputs")
+    tau_prime_samples: int = Field(64, ge=1, le=1024, description="iqn: fractions N' sampled for the target")
+    act_samples: int = Field(32, ge=1, le=1024, description="iqn: fractions K for acting (sampled while exploring, "
+                                                            "fixed midpoints for greedy evaluation and export)")
+    embedding_dim: int = Field(64, ge=1, le=4096, description="iqn: cosine features of the fraction embedding")
 
     @model_validator(mode="after")
     def _range(self) -> "CriticConfig":
@@ -78,12 +85,15 @@ class CriticConfig(_Section):
 class NetConfig(_Section):
     """Q-network architecture: a torso and a head."""
 
-    torso: Literal["mlp", "nature_cnn", "impala", "resmlp"] = Field("mlp", description="feature extractor")
+    torso: Literal["mlp", "nature_cnn", "impala", "resmlp", "der_cnn"] = Field(
+        "mlp", description="feature extractor (der_cnn: data-efficient Rainbow's small CNN)")
     hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP layer widths")
     blocks: int = Field(4, ge=0, le=64, description="residual blocks of the resmlp torso (width hidden[-1])")
     quant: Literal["none", "int8", "ternary"] = Field(
         "none", description="quantisation-aware training of the linear layers: int8 fake-quant or ternary b1.58")
     ternary_scale: Literal["absmean", "absmedian"] = Field("absmean", description="weight scale of ternary layers")
+    norm: Literal["none", "layer"] = Field("none", description="layer: LayerNorm before each ReLU of the mlp torso "
+                                                           "(PQN's network; the pqn agent's default)")
     noisy: bool = Field(False, description="noisy nets: factorised Gaussian NoisyLinear layers in the head")
     sigma0: float = Field(0.5, gt=0.0, le=10.0, description="initial noise scale of the noisy head (sigma0/sqrt(in))")
     keep_fp32: list[Literal["first", "head"]] = Field(
@@ -134,6 +144,9 @@ class AgentConfig(_Section):
         if self.munchausen is not None and self.critic.type != "scalar":
             raise ValueError(f"agent.munchausen works with the scalar critic, got critic.type={self.critic.type}; "
                              "set agent.critic.type=scalar")
+        if self.critic.type == "iqn" and self.net.quant != "none":
+            raise ValueError("agent.net.quant (quantisation-aware training) does not support critic.type=iqn; train "
+                             "IQN in fp32 and quantise its export with rlkit export --quantize int8")
         if self.munchausen is not None and self.double:
             raise ValueError("agent.munchausen replaces Double DQN's max with a soft value, so agent.double does "
                              "nothing with it; use agent.name=dqn (or dueling_dqn)")
@@ -206,6 +219,19 @@ class PuzzleConfig(_Section):
     eval_states: int = Field(100, ge=1, description="states per depth in each evaluation")
 
 
+class PQNConfig(_Section):
+    """PQN's phases (Gallici et al., 2025; used by ``agent.name: pqn``): collect ``rollout_steps`` steps of every env
+    with the current network, compute lambda-returns, then ``epochs`` passes over the rollout in ``minibatches``
+    minibatches. No replay, no target network."""
+
+    rollout_steps: int = Field(64, ge=1, le=100_000, description="steps of each env collected per phase (T)")
+    lam: float = Field(0.95, ge=0.0, le=1.0, description="lambda of the Q(lambda) returns (0: 1-step, 1: Monte Carlo)")
+    epochs: int = Field(4, ge=1, le=1_000, description="passes over each rollout")
+    minibatches: int = Field(16, ge=1, le=100_000, description="minibatches per pass (each of T x num_envs / this)")
+    lr_decay: bool = Field(True, description="decay agent.lr linearly to 0 over train.total_steps")
+    reward_scale: float = Field(1.0, gt=0.0, description="training rewards are multiplied by this (scores stay raw)")
+
+
 class DistributedConfig(_Section):
     """Ape-X style training (Horgan et al., 2018): actors with their own epsilons fill one prioritised replay."""
 
@@ -238,6 +264,7 @@ class Config(_Section):
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     puzzle: PuzzleConfig = Field(default_factory=PuzzleConfig)
+    pqn: PQNConfig = Field(default_factory=PQNConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @field_validator("threads", mode="before")
@@ -257,6 +284,10 @@ class Config(_Section):
             raise ValueError(f"replay.capacity ({self.replay.capacity}) must hold one step of env.num_envs envs")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got '{self.device}'")
+        if self.agent.name == "pqn" and self.pqn.rollout_steps * self.env.num_envs < self.pqn.minibatches:
+            raise ValueError(f"pqn.minibatches ({self.pqn.minibatches}) is more than a rollout's "
+                             f"{self.pqn.rollout_steps * self.env.num_envs} transitions (pqn.rollout_steps x "
+                             "env.num_envs); lower pqn.minibatches or raise the others")
         if self.distributed.num_actors > 0 and self.replay.save_with_checkpoint:
             raise ValueError("replay.save_with_checkpoint is not supported with distributed.num_actors > 0 (the "
                              "sharded Ape-X replay is not saved; a resumed run refills it); set "

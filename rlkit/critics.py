@@ -6,6 +6,10 @@ same representation (``td_target``), the per-sample loss between the online outp
 that target (``loss``), and the per-sample TD magnitude |delta| that prioritised replay turns into priorities
 (``td_errors``). Loss and priority are kept apart on purpose: a Huber loss is 0.5 delta^2 for small errors and a
 cross-entropy carries the target's entropy, so neither is |delta|.
+
+One critic, IQN's ``ImplicitQuantile``, has no fixed outputs: its network is evaluated at quantile fractions tau
+that the critic samples (``implicit = True``, ``sample_fractions``), and its loss needs the fractions the online
+outputs were computed at (the ``fractions`` argument of ``loss``, which the fixed critics ignore).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Scalar:
     """
 
     bins = 1
+    implicit = False
 
     def __init__(self, loss: str = "huber"):
         if loss not in ("huber", "mse"):
@@ -57,7 +62,7 @@ class Scalar:
         next_q = outputs_of_actions(next_outputs, next_actions).squeeze(-1)
         return rewards + discounts * next_q
 
-    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor, fractions: None = None) -> torch.Tensor:
         """outputs_sa: (B, 1) online outputs of the taken actions; target: (B,). Returns per-sample loss (B,)."""
         prediction = outputs_sa.squeeze(-1)
         if self.loss_name == "huber":
@@ -77,6 +82,7 @@ class _Histogram:
     """
 
     support: torch.Tensor
+    implicit = False
 
     def __init__(self, bins: int, v_min: float, v_max: float):
         if bins < 2 or not v_min < v_max:
@@ -100,7 +106,7 @@ class _Histogram:
         next_q = torch.softmax(next_logits, dim=-1) @ self.support
         return self.target_distribution(rewards + discounts * next_q)
 
-    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor, fractions: None = None) -> torch.Tensor:
         """Cross-entropy. outputs_sa: (B, bins) logits; target: (B, bins) probabilities. Returns (B,)."""
         return -(target * F.log_softmax(outputs_sa, dim=-1)).sum(dim=-1)
 
@@ -209,6 +215,7 @@ class QuantileRegression:
     """
 
     readout = "mean"  # how a deployment reads Q out of the outputs (rlkit.nets.numpy_mirror, rlkit.edge.runtime)
+    implicit = False
 
     def __init__(self, quantiles: int = 200, kappa: float = 1.0):
         if quantiles < 1 or kappa <= 0:
@@ -228,7 +235,7 @@ class QuantileRegression:
         """Target quantiles (B, N): r + discount * theta'(s', a') for each of the next action's N quantiles."""
         return rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * outputs_of_actions(next_outputs, next_actions)
 
-    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor, fractions: None = None) -> torch.Tensor:
         """Quantile Huber loss per sample: outputs_sa (B, N) predicted, target (B, M) -> (B,)."""
         return quantile_huber_loss(outputs_sa, target, self.fractions, self.kappa)
 
@@ -241,17 +248,66 @@ def quantile_huber_loss(predicted: torch.Tensor, target: torch.Tensor, fractions
                         kappa: float = 1.0) -> torch.Tensor:
     """rho^kappa_tau of Dabney et al. (2018a), summed over the predicted quantiles, averaged over the target ones.
 
-    predicted: (B, N) quantiles at ``fractions`` (N,); target: (B, M) samples (no gradient flows into them).
+    predicted: (B, N) quantiles at ``fractions``, (N,) shared by every row (QR-DQN) or (B, N) per row (IQN's
+    sampled tau); target: (B, M) samples (no gradient flows into them).
     For u = target_j - predicted_i: |tau_i - 1{u < 0}| * huber_kappa(u) / kappa. Returns (B,).
     """
     u = target.detach().unsqueeze(1) - predicted.unsqueeze(2)  # (B, N, M)
     magnitude = u.abs()
     huber = torch.where(magnitude <= kappa, 0.5 * u.pow(2), kappa * (magnitude - 0.5 * kappa))
-    weight = (fractions.view(1, -1, 1) - (u.detach() < 0).to(u.dtype)).abs()
+    weight = (fractions.unsqueeze(-1) - (u.detach() < 0).to(u.dtype)).abs()  # (N, 1) or (B, N, 1) broadcasts
     return (weight * huber / kappa).mean(dim=2).sum(dim=1)
 
 
-CRITICS = ("scalar", "hl_gauss", "two_hot", "c51", "qr")
+class ImplicitQuantile:
+    """IQN (Dabney et al., 2018b): the network maps (s, tau) to the tau-quantile of the return, for fractions tau
+    sampled uniformly per update: N for the online outputs, N' for the target ones, K for acting (64, 64, 32 in the
+    paper). The loss is QR-DQN's quantile Huber loss at the sampled fractions; Q is the mean over the fractions.
+
+    ``bins`` is 1: the network's width per action per fraction (``rlkit.nets.implicit``).
+    """
+
+    bins = 1
+    implicit = True
+    readout = "mean"
+
+    def __init__(self, tau_samples: int = 64, tau_prime_samples: int = 64, act_samples: int = 32,
+                 kappa: float = 1.0, embedding_dim: int = 64):
+        if min(tau_samples, tau_prime_samples, act_samples, embedding_dim) < 1 or kappa <= 0:
+            raise ValueError("IQN needs tau_samples, tau_prime_samples, act_samples, embedding_dim >= 1 and kappa > 0")
+        self.counts = {"online": int(tau_samples), "target": int(tau_prime_samples), "act": int(act_samples)}
+        self.kappa, self.embedding_dim = float(kappa), int(embedding_dim)
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> "ImplicitQuantile":
+        self.device = torch.device(device)
+        return self
+
+    def sample_fractions(self, batch: int, role: str, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch, count) fractions ~ U(0, 1) for ``role`` ('online': N, 'target': N', 'act': K)."""
+        return torch.rand(batch, self.counts[role], generator=generator, device=self.device)
+
+    def q_values(self, outputs: torch.Tensor) -> torch.Tensor:
+        """outputs: (B, A, M) quantile values at M fractions -> Q-values (B, A), their mean."""
+        return outputs.mean(dim=-1)
+
+    def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
+        """Target samples (B, N'): r + discount * Z_tau'(s', a') at the target network's N' fractions."""
+        return rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * outputs_of_actions(next_outputs, next_actions)
+
+    def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor,
+             fractions: torch.Tensor | None = None) -> torch.Tensor:
+        """Quantile Huber loss: outputs_sa (B, N) at ``fractions`` (B, N) (required), target (B, N') -> (B,)."""
+        if fractions is None:
+            raise ValueError("the IQN loss needs the fractions the online outputs were computed at")
+        return quantile_huber_loss(outputs_sa, target, fractions, self.kappa)
+
+    def td_errors(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """|mean(target) - mean(prediction)| (B,), the scalar TD error of the two Q estimates."""
+        return (target.mean(dim=-1) - outputs_sa.mean(dim=-1)).abs()
+
+
+CRITICS = ("scalar", "hl_gauss", "two_hot", "c51", "qr", "iqn")
 
 
 def build_critic(critic_config):
@@ -267,4 +323,7 @@ def build_critic(critic_config):
         return C51(critic_config.bins, critic_config.v_min, critic_config.v_max)
     if kind == "qr":
         return QuantileRegression(critic_config.quantiles, critic_config.kappa)
+    if kind == "iqn":
+        return ImplicitQuantile(critic_config.tau_samples, critic_config.tau_prime_samples,
+                                critic_config.act_samples, critic_config.kappa, critic_config.embedding_dim)
     raise ValueError(f"unknown critic type '{kind}'; use one of {', '.join(CRITICS)}")

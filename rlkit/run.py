@@ -4,8 +4,8 @@
     result = resume("runs/cartpole_dqn")                               # continue from checkpoints/latest.pt
 
 ``train`` and ``resume`` check the run directory and the config, pick the loop a config needs from ``LOOPS`` (the
-env loop, the puzzle loop, the Ape-X driver), run it with SIGINT/SIGTERM turned into a checkpoint, and give the
-run directory up.
+env loop, the puzzle loop, PQN's loop, the Ape-X driver), run it with SIGINT/SIGTERM turned into a checkpoint, and
+give the run directory up.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rlkit.config import Config, apply_overrides, config_from_dict, config_to_di
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.run_dir import CHECKPOINTED, EMPTY, STARTED, run_state
 from rlkit.distributed.apex import ApexDriver
+from rlkit.training.pqn_loop import PQNLoop
 from rlkit.training.puzzle_loop import PuzzleLoop
 from rlkit.training.loop import EnvLoop, TrainResult
 
@@ -131,9 +132,10 @@ def loop_for(config: Config) -> type[EnvLoop]:
 
 
 # Which loop trains which config, in order: Ape-X actors on Ray (or in turn, in local mode), cost-to-go training on
-# a search puzzle, else the single-process env loop.
+# a search puzzle, PQN's collect-then-learn phases, else the single-process env loop.
 LOOPS: list[tuple[Any, type[EnvLoop]]] = [
     (lambda config: config.distributed.num_actors > 0, ApexDriver),
     (lambda config: config.puzzle.name is not None, PuzzleLoop),
+    (lambda config: config.agent.name == "pqn", PQNLoop),
     (lambda config: True, EnvLoop),
 ]

@@ -106,6 +106,10 @@ class _GraphBuilder:
                 x = self.linear(layer, x)
             elif isinstance(layer, nn.ReLU):
                 x = self.node("Relu", [x])
+            elif isinstance(layer, nn.LayerNorm):
+                scale = self.constant("ln_scale", layer.weight.detach().cpu().numpy().astype(np.float32))
+                shift = self.constant("ln_bias", layer.bias.detach().cpu().numpy().astype(np.float32))
+                x = self.node("LayerNormalization", [x, scale, shift], axis=-1, epsilon=float(layer.eps))
             else:
                 raise ValueError(f"cannot translate torso layer {type(layer).__name__} to ONNX")
         return x

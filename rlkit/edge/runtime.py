@@ -89,8 +89,8 @@ class Policy:
         self._scale = float(preprocessing.get("scale", 1.0))
         critic = metadata.get("critic", {"type": "scalar"})
         kind = critic.get("type", "scalar")
-        self._mean = kind == "qr"  # quantile critics: Q is the mean of the outputs
-        self._support = None if kind in ("scalar", "qr") else np.asarray(critic["support"], np.float32)
+        self._mean = kind in ("qr", "iqn")  # quantile critics: Q is the mean of the outputs
+        self._support = None if kind in ("scalar", "qr", "iqn") else np.asarray(critic["support"], np.float32)
         self._rng = np.random.default_rng(int(metadata.get("seed", 0)))
 
     def preprocess(self, obs: np.ndarray) -> tuple[np.ndarray, bool]:

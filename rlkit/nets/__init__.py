@@ -4,8 +4,8 @@
 network serves every value representation.
 
 Modules: ``torsos.py``, ``heads.py`` (plain, dueling, ``QNetwork``), ``quant.py`` (int8 / ternary fake-quant layers),
-``modes.py`` (train/eval discipline), ``numpy_mirror.py`` (fast CPU acting); ``build_q_network`` here builds one
-from config values, quantised when asked.
+``implicit.py`` (IQN's tau-conditioned network), ``noisy.py`` (noisy nets), ``modes.py`` (train/eval discipline),
+``numpy_mirror.py`` (fast CPU acting); ``build_q_network`` here builds one from config values, quantised when asked.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from typing import Sequence
 from torch import nn
 
 from .heads import DuelingHead, QHead, QNetwork
+from .implicit import ImplicitQuantileNetwork
 from .modes import mode_dependent_modules, set_training
 from .noisy import NoisyLinear, noisy_head, noisy_layers, set_noise
 from .quant import KEEP_FP32, Int8Linear, TernaryLinear, quantize_network
-from .torsos import MLP, TORSOS, ImpalaCNN, NatureCNN, ResidualMLP
+from .torsos import (CNN_TORSOS, MLP, TORSOS, DataEfficientCNN, ImpalaCNN, NatureCNN,  # noqa: F401
+                     ResidualMLP)
 
-__all__ = ["DuelingHead", "ImpalaCNN", "Int8Linear", "KEEP_FP32", "MLP", "NatureCNN", "QHead", "QNetwork",
+__all__ = ["CNN_TORSOS", "DataEfficientCNN", "DuelingHead", "ImpalaCNN", "ImplicitQuantileNetwork", "Int8Linear", "KEEP_FP32", "MLP", "NatureCNN", "QHead", "QNetwork",
            "ResidualMLP", "TORSOS", "TernaryLinear", "build_q_network", "mode_dependent_modules", "quantize_network",
            "set_training", "NoisyLinear", "noisy_head", "noisy_layers", "set_noise"]
 
@@ -28,28 +30,37 @@ __all__ = ["DuelingHead", "ImpalaCNN", "Int8Linear", "KEEP_FP32", "MLP", "Nature
 def build_q_network(
     obs_shape: Sequence[int], num_actions: int, bins: int, torso: str, hidden: Sequence[int], dueling: bool,
     blocks: int = 0, quant: str = "none", ternary_scale: str = "absmean", keep_fp32: Sequence[str] = (),
-    noisy: bool = False, sigma0: float = 0.5,
-) -> QNetwork:
+    noisy: bool = False, sigma0: float = 0.5, implicit: bool = False, embedding_dim: int = 64,
+    default_quantiles: int = 32, norm: str = "none",
+) -> nn.Module:
     """Build a Q-network from config values; ``torso`` is one of TORSOS. ``quant`` ('none', 'int8', 'ternary')
     swaps its linear layers for fake-quant ones (quantisation-aware training; ``quantize_network``), except those
-    ``keep_fp32`` names; ``noisy`` makes the head's layers NoisyLinear (noisy nets; the head then stays fp32).
-    Raises ValueError on a misfit."""
-    network = _plain_q_network(obs_shape, num_actions, bins, torso, hidden, dueling, blocks)
+    ``keep_fp32`` names; ``noisy`` makes the head's layers NoisyLinear (noisy nets; the head then stays fp32);
+    ``implicit`` builds IQN's network (``ImplicitQuantileNetwork``: outputs per quantile fraction, ``bins`` unused)
+    with ``embedding_dim`` cosine features and ``default_quantiles`` fixed read-out fractions; ``norm='layer'`` puts
+    LayerNorm into the mlp torso (PQN). Raises ValueError on a misfit."""
+    if norm != "none" and torso != "mlp":
+        raise ValueError(f"net.norm={norm} is built into the mlp torso only, not {torso}; use torso mlp or norm none")
+    body = _torso(obs_shape, torso, hidden, blocks, norm)
+    if implicit:
+        network: nn.Module = ImplicitQuantileNetwork(body, num_actions, dueling, embedding_dim, default_quantiles)
+    else:
+        network = QNetwork(body, num_actions, bins, dueling)
     if noisy:
         network = noisy_head(network, sigma0)
     return network if quant == "none" else quantize_network(network, quant, ternary_scale, keep_fp32)
 
 
-def _plain_q_network(obs_shape, num_actions, bins, torso, hidden, dueling, blocks) -> QNetwork:
+def _torso(obs_shape, torso, hidden, blocks, norm="none") -> nn.Module:
     if torso == "mlp":
-        body: nn.Module = MLP(obs_shape, hidden)
+        body: nn.Module = MLP(obs_shape, hidden, norm)
     elif torso == "resmlp":
         body = ResidualMLP(obs_shape, hidden, blocks)
-    elif torso in ("nature_cnn", "impala"):
+    elif torso in CNN_TORSOS:
         if len(obs_shape) != 3:
             raise ValueError(f"{torso} needs (C, H, W) image observations, got shape {tuple(obs_shape)}; "
                              "use torso mlp")
-        body = NatureCNN(obs_shape) if torso == "nature_cnn" else ImpalaCNN(obs_shape)
+        body = {"nature_cnn": NatureCNN, "impala": ImpalaCNN, "der_cnn": DataEfficientCNN}[torso](obs_shape)
     else:
         raise ValueError(f"unknown torso '{torso}'; use one of {', '.join(TORSOS)}")
-    return QNetwork(body, num_actions, bins, dueling)
+    return body

@@ -9,18 +9,24 @@ import torch
 from torch import nn
 
 
-TORSOS = ("mlp", "resmlp", "nature_cnn", "impala")
+TORSOS = ("mlp", "resmlp", "nature_cnn", "impala", "der_cnn")
+CNN_TORSOS = ("nature_cnn", "impala", "der_cnn")
 
 
 class MLP(nn.Module):
-    """Fully connected torso. obs: (B, *obs_shape) any dtype -> features: (B, hidden[-1]) float32."""
+    """Fully connected torso. obs: (B, *obs_shape) any dtype -> features: (B, hidden[-1]) float32.
 
-    def __init__(self, obs_shape: Sequence[int], hidden: Sequence[int]):
+    ``norm='layer'`` puts a LayerNorm between each linear layer and its ReLU (PQN's network, Gallici et al., 2025).
+    """
+
+    def __init__(self, obs_shape: Sequence[int], hidden: Sequence[int], norm: str = "none"):
         super().__init__()
+        if norm not in ("none", "layer"):
+            raise ValueError(f"MLP norm must be 'none' or 'layer', got '{norm}'")
         layers: list[nn.Module] = [nn.Flatten()]
         width = int(np.prod(obs_shape))
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
+            layers += [nn.Linear(width, size), *([nn.LayerNorm(size)] if norm == "layer" else []), nn.ReLU()]
             width = size
         self.layers = nn.Sequential(*layers)
         self.out_features = width
@@ -81,6 +87,24 @@ class ResidualMLP(nn.Module):
         for block in self.blocks:
             x = torch.relu(x + block(x))
         return x
+
+
+class DataEfficientCNN(nn.Module):
+    """Data-efficient Rainbow's torso (van Hasselt et al., 2019): conv 32 5x5 stride 5, conv 64 5x5 stride 5, dense
+    256. obs: (B, C, 84, 84) uint8 -> features: (B, 256) float32 (uint8 scaled to [0, 1] on the device)."""
+
+    def __init__(self, obs_shape: Sequence[int]):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(obs_shape[0], 32, 5, stride=5), nn.ReLU(),
+                                  nn.Conv2d(32, 64, 5, stride=5), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, *obs_shape)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(flat, 256), nn.ReLU())
+        self.out_features = 256
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(_scaled_channels_last(obs)))
 
 
 class ImpalaCNN(nn.Module):

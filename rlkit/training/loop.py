@@ -178,12 +178,10 @@ class EnvLoop:
         return evaluate_greedily(self.config, self.agent, self.eval_env, writer, self.step)
 
     def progress_line(self) -> str:
-        mean, std = self.chores.last_eval
-        return f"episodes {self.episodes:>6,}  recent return {self._recent():8.2f}  eval {mean:8.2f} ± {std:.2f}"
+        return episode_progress(self.episodes, self.recent_returns, self.chores.last_eval)
 
     def spaces(self) -> dict[str, Any]:
-        return {"obs_shape": list(self.env.obs_shape), "obs_dtype": str(self.env.obs_dtype),
-                "num_actions": self.env.num_actions, "env_id": self.config.env.id}
+        return env_spaces(self.env, self.config.env.id)
 
     def loop_state(self) -> dict[str, Any]:
         """What this loop adds to a checkpoint: the replay's RNG, and the buffer itself when so configured."""
@@ -201,7 +199,7 @@ class EnvLoop:
 
     # -- pieces ---------------------------------------------------------------------------------------------------
     def _recent(self) -> float:
-        return float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+        return mean_or_nan(self.recent_returns)
 
     def _restore_replay(self, state: dict[str, Any]) -> None:
         replay_file = self.chores.checkpoint_dir / "replay.npz"
@@ -244,6 +242,23 @@ def evaluate_greedily(config: Config, agent: Any, eval_env: Any, writer: Any, st
     writer.add_scalar("eval/std_return", float(returns.std()), step)
     writer.add_scalar("eval/mean_length", float(lengths.mean()), step)
     return float(returns.mean()), float(returns.std())
+
+
+def env_spaces(env: Any, env_id: str) -> dict[str, Any]:
+    """The spaces entry of an env loop's checkpoint: what ``agent_from_checkpoint`` rebuilds the agent for."""
+    return {"obs_shape": list(env.obs_shape), "obs_dtype": str(env.obs_dtype), "num_actions": env.num_actions,
+            "env_id": env_id}
+
+
+def mean_or_nan(values: Any) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def episode_progress(episodes: int, recent_returns: Any, last_eval: tuple[float, float]) -> str:
+    """The line an env loop prints after an evaluation when there is no progress bar."""
+    mean, std = last_eval
+    return (f"episodes {episodes:>6,}  recent return {mean_or_nan(recent_returns):8.2f}  "
+            f"eval {mean:8.2f} ± {std:.2f}")
 
 
 def _mean_q_taken(agent: Any, batch: Any) -> float:
