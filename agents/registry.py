@@ -86,8 +86,8 @@ def resolve_preset(config: Config) -> Config:
         # None (double/dueling) or a field the config never set: the preset decides
         if value is not None and field in section.model_fields_set and value != wanted:
             raise ConfigError(
-                f"config field '{dotted}': agent '{name}' implies {field}={_shown(wanted)}, but the config sets "
-                f"{field}={_shown(value)}; drop {dotted} or pick another agent.name"
+                f"config field '{dotted}': agent '{name}' implies {dotted}={_shown(wanted)}, but the config sets "
+                f"{dotted}={_shown(value)}; drop {dotted} or pick another agent.name"
             )
         if field == "double" and wanted and config.agent.munchausen is not None:
             raise ConfigError(f"config field 'agent.munchausen': agent '{name}' uses Double DQN, whose argmax the "

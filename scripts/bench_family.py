@@ -8,6 +8,11 @@ than its default on this kind of machine, so the comparison does not handicap it
 
     python scripts/bench_family.py                         # both envs, 3 seeds
     python scripts/bench_family.py --envs CartPole-v1 --seeds 5
+    python scripts/bench_family.py --floor                 # rlkit's update against a bare PyTorch one, no env
+
+``--floor`` times rlkit's ``agent.update`` on a fixed batch against the same arithmetic in a plain PyTorch loop
+(forward of online and target networks, quantile Huber loss, backward, fused Adam; no replay, no env), alternating,
+for each env's network, batch and quantiles: how much of an update is rlkit's and how much the arithmetic's.
 
 What is matched, beyond the zoo's numbers: sb3-contrib's Adam epsilon (0.01 / batch size, its QR-DQN default), no
 gradient clipping (its default), quantile Huber loss with kappa 1 summed over quantiles, and a hard target copy
@@ -103,12 +108,78 @@ def run_sb3(env_id: str, seed: int, steps: int) -> dict:
     return {"seconds": seconds, "updates": model._n_updates, "return": mean, "std": std}
 
 
+def floor(env_id: str, rounds: int = 3, updates: int = 300) -> tuple[float, float]:
+    """Median ms per update of rlkit's QR-DQN update and of a bare PyTorch one (same shapes), alternating rounds."""
+    from rlkit.agents.registry import build_agent
+    from rlkit.critics import quantile_huber_loss
+    from rlkit.replay import Batch
+
+    z = ZOO[env_id]
+    env = gym.make(env_id)
+    obs_dim, actions = env.observation_space.shape[0], int(env.action_space.n)
+    batch, n = z["batch_size"], z["quantiles"]
+    env.close()
+    torch.set_num_threads(1)
+    config = load_config(None, ["agent.name=dqn", "agent.critic.type=qr", f"agent.critic.quantiles={n}",
+                                "agent.max_grad_norm=null", f"agent.net.hidden={z['net_arch']}"])
+    agent = build_agent(config, (obs_dim,), "float32", actions, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    fixed = Batch(obs=rng.normal(size=(batch, obs_dim)).astype(np.float32), actions=rng.integers(actions, size=batch),
+                  returns=np.ones(batch, np.float32), discounts=np.full(batch, 0.99, np.float32),
+                  next_obs=rng.normal(size=(batch, obs_dim)).astype(np.float32), indices=np.arange(batch),
+                  weights=np.ones(batch, np.float32))
+
+    def mlp() -> torch.nn.Module:
+        layers, width = [], obs_dim
+        for size in z["net_arch"]:
+            layers += [torch.nn.Linear(width, size), torch.nn.ReLU()]
+            width = size
+        return torch.nn.Sequential(*layers, torch.nn.Linear(width, actions * n))
+
+    online, target = mlp(), mlp()
+    optimizer = torch.optim.Adam(online.parameters(), lr=z["lr"], fused=True)
+    obs, next_obs = torch.as_tensor(fixed.obs), torch.as_tensor(fixed.next_obs)
+    taken, rows = torch.as_tensor(fixed.actions), torch.arange(batch)
+    rewards, discounts = torch.ones(batch), torch.full((batch,), 0.99)
+    fractions = (2 * torch.arange(n, dtype=torch.float32) + 1) / (2 * n)
+
+    def bare() -> None:
+        with torch.no_grad():
+            next_q = target(next_obs).view(batch, actions, n)
+            y = rewards[:, None] + discounts[:, None] * next_q[rows, next_q.mean(2).argmax(1)]
+        predicted = online(obs).view(batch, actions, n)[rows, taken]
+        loss = quantile_huber_loss(predicted, y, fractions).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    times: dict[str, list[float]] = {"rlkit": [], "bare": []}
+    for _ in range(rounds):
+        for name, step in (("rlkit", lambda: agent.update(fixed)), ("bare", bare)):
+            for _ in range(20):
+                step()
+            started = time.perf_counter()
+            for _ in range(updates):
+                step()
+            times[name].append((time.perf_counter() - started) / updates * 1000)
+    return statistics.median(times["rlkit"]), statistics.median(times["bare"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", nargs="+", default=list(ZOO), choices=list(ZOO))
     parser.add_argument("--seeds", type=int, default=3, help="seeds per env (0, 1, ...)")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="fraction of the zoo's budget (smoke runs)")
+    parser.add_argument("--floor", action="store_true", help="time rlkit's update against a bare PyTorch one")
     args = parser.parse_args()
+    if args.floor:
+        print("| env | batch | quantiles | rlkit update, ms | bare PyTorch update, ms | rlkit / bare |")
+        print("|---|---|---|---|---|---|")
+        for env_id in args.envs:
+            mine, bare = floor(env_id)
+            z = ZOO[env_id]
+            print(f"| {env_id} | {z['batch_size']} | {z['quantiles']} | {mine:.2f} | {bare:.2f} | {mine / bare:.2f}x |")
+        return
     rows: dict[str, dict[str, list[dict]]] = {env: {"rlkit": [], "sb3": []} for env in args.envs}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):

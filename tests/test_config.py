@@ -43,7 +43,7 @@ def test_incompatible_options_are_rejected():
         load_config(None, ["replay.capacity=8", "replay.batch_size=32"])
     with pytest.raises(ConfigError, match="must not exceed start"):
         load_config(None, ["exploration.start=0.1", "exploration.end=0.5"])
-    with pytest.raises(ConfigError, match="implies double=true"):
+    with pytest.raises(ConfigError, match="implies agent.double=true"):
         resolve_preset(load_config(None, ["agent.name=double_dqn", "agent.double=false"]))
 
 

@@ -19,10 +19,10 @@ from .implicit import ImplicitQuantileNetwork
 from .modes import mode_dependent_modules, set_training
 from .noisy import NoisyLinear, noisy_head, noisy_layers, set_noise
 from .quant import KEEP_FP32, Int8Linear, TernaryLinear, quantize_network
-from .torsos import (CNN_TORSOS, MLP, TORSOS, DataEfficientCNN, ImpalaCNN, NatureCNN,  # noqa: F401
-                     ResidualMLP)
+from .torsos import CNN_TORSOS, MLP, TORSOS, DataEfficientCNN, ImpalaCNN, NatureCNN, ResidualMLP
 
-__all__ = ["CNN_TORSOS", "DataEfficientCNN", "DuelingHead", "ImpalaCNN", "ImplicitQuantileNetwork", "Int8Linear", "KEEP_FP32", "MLP", "NatureCNN", "QHead", "QNetwork",
+__all__ = ["CNN_TORSOS", "DataEfficientCNN", "DuelingHead", "ImpalaCNN", "ImplicitQuantileNetwork", "Int8Linear",
+           "KEEP_FP32", "MLP", "NatureCNN", "QHead", "QNetwork",
            "ResidualMLP", "TORSOS", "TernaryLinear", "build_q_network", "mode_dependent_modules", "quantize_network",
            "set_training", "NoisyLinear", "noisy_head", "noisy_layers", "set_noise"]
 
