@@ -24,7 +24,6 @@ section) and is built with ``build_puzzle_agent``.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Sequence
 
 import numpy as np
@@ -32,7 +31,7 @@ import torch
 from pydantic import ValidationError
 
 from rlkit.config import Config, config_from_dict, config_to_dict
-from rlkit.errors import ConfigError
+from rlkit.errors import ConfigError, did_you_mean
 
 from .dqn import DQNAgent
 from .pqn import PQNAgent
@@ -67,8 +66,8 @@ def resolve_preset(config: Config) -> Config:
     """
     name = config.agent.name
     if name not in PRESETS:
-        guess = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f"did you mean '{guess[0]}'?" if guess else f"choose one of {', '.join(PRESETS)}"
+        guess = did_you_mean(name, PRESETS, cutoff=0.6)
+        hint = f"did you mean '{guess}'?" if guess else f"choose one of {', '.join(PRESETS)}"
         raise ConfigError(f"config field 'agent.name': unknown agent '{name}'; {hint}")
     if (name in PUZZLE_AGENTS) != (config.puzzle.name is not None):
         if name in PUZZLE_AGENTS:

@@ -18,7 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rlkit.errors import EnvError
+from rlkit.errors import EnvError, did_you_mean
 
 
 def is_atari(env_id: str) -> bool:
@@ -111,11 +111,9 @@ def _available_games(ale_py) -> set[str]:
 
 
 def _unknown_game_message(env_id: str, game: str, ale_py) -> str:
-    import difflib
-
     games = sorted(_available_games(ale_py))
-    guess = difflib.get_close_matches(game, games, n=1)
-    hint = f"; did you mean '{_atari_id(guess[0])}'?" if guess else f"; {len(games)} games are available"
+    guess = did_you_mean(game, games, cutoff=0.6)  # difflib's own cutoff: game names are short and often misspelt
+    hint = f"; did you mean '{_atari_id(guess)}'?" if guess else f"; {len(games)} games are available"
     return f"unknown Atari game in '{env_id}'{hint}"
 
 
