@@ -358,3 +358,17 @@ def test_noisy_head_exports_its_mean_weights(tmp_path):
     observations = np.random.default_rng(0).standard_normal((300, 4)).astype(np.float32)
     report = export_onnx(checkpoint, tmp_path / "agent.onnx", observations=observations)
     assert report.agreement == 1.0 and report.max_abs_dq < 1e-4, report.summary()  # the greedy (mean) network
+
+
+def test_export_records_observations_with_the_runs_atari_preprocessing(tmp_path):
+    """Calibration and parity observations come from the env as the run made it (its env.atari section), not
+    from the default Atari preprocessing: a 2-frame-stack Pong agent exports without a shape mismatch."""
+    pytest.importorskip("ale_py")
+    from rlkit.config import load_config
+
+    config = load_config(None, ["env.id=ALE/Pong-v5", "env.atari.frame_stack=2", "agent.net.torso=nature_cnn",
+                                f"run_dir={tmp_path / 'run'}"])
+    agent = build_agent(config, (2, 84, 84), "uint8", 6, torch.device("cpu"))
+    checkpoint = save_agent_checkpoint(agent, config, tmp_path / "pong.pt")
+    report = export_onnx(checkpoint, tmp_path / "pong.onnx", count=20)
+    assert report.observations == 20 and report.agreement == 1.0

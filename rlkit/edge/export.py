@@ -40,11 +40,10 @@ from rlkit.errors import RlkitError
 from rlkit.nets import CNN_TORSOS, KEEP_FP32
 from rlkit.training.evaluate import agent_from_checkpoint
 from rlkit.outputs import claim_output, disk_full_message, removed_on_failure
-from rlkit.vec import make_env
 
 from .cost_model import analyze_onnx, summarize_layers
 from .graph import INPUT, OUTPUT, export_network
-from .parity import ReturnKept, parity_check, record_observations, return_kept
+from .parity import AgentEnv, ReturnKept, parity_check, record_observations, return_kept
 from .runtime import METADATA_FORMAT, METADATA_VERSION, load_policy, metadata_path
 
 QUANTIZE = (None, "int8", "ternary")
@@ -178,10 +177,18 @@ export_onnx = export_checkpoint  # the name rlkit.edge's public API uses
 def _export(agent: Any, config: Any, mode: str, out_path: Path, checkpoint_path: Any, calibration: Any,
             observations: Any, count: int, parity: bool, keep_fp32: tuple[str, ...]) -> ExportReport:
     """Write the graph and its metadata, then measure parity (export_checkpoint checked the request)."""
+    with AgentEnv(config) as env:
+        return _export_with(env, agent, config, mode, out_path, checkpoint_path, calibration, observations, count,
+                            parity, keep_fp32)
+
+
+def _export_with(env: AgentEnv, agent: Any, config: Any, mode: str, out_path: Path, checkpoint_path: Any,
+                 calibration: Any, observations: Any, count: int, parity: bool,
+                 keep_fp32: tuple[str, ...]) -> ExportReport:
     ternary: list[str] = []
     try:
         if mode == "int8-ptq":
-            calibration_set = _observations(calibration, agent, config, count, CALIBRATION_SEED)
+            calibration_set = _observations(calibration, agent, env, count, CALIBRATION_SEED)
             with tempfile.TemporaryDirectory() as scratch:
                 fp32_path = Path(scratch) / "fp32.onnx"
                 export_network(agent.online, agent.obs_shape, fp32_path)
@@ -192,12 +199,12 @@ def _export(agent: Any, config: Any, mode: str, out_path: Path, checkpoint_path:
     except ValueError as error:
         raise RlkitError(f"cannot export '{checkpoint_path}': {error}") from None
     _write_metadata(out_path, agent, config, mode, ternary, str(checkpoint_path))
-    parity_set = _observations(observations, agent, config, count, PARITY_SEED) if parity else None
+    parity_set = _observations(observations, agent, env, count, PARITY_SEED) if parity else None
     agreement = max_dq = max_regret = float("nan")
     returns = reference = None
     if parity_set is not None:
         agreement, max_dq, max_regret = parity_check(agent, out_path, parity_set)
-        returns, reference = _deployed_parity(agent, config, out_path, parity_set)
+        returns, reference = _deployed_parity(agent, config, env.get(), out_path, parity_set)
     layers = analyze_onnx(out_path, ternary)
     totals = summarize_layers(layers)
     metadata = json.loads(metadata_path(out_path).read_text())
@@ -285,29 +292,23 @@ def _layer_nodes(onnx_path: Path, keep_fp32: tuple[str, ...], head_layers: int) 
     return names
 
 
-def _deployed_parity(agent: Any, config: Any, out_path: Path, parity_set: np.ndarray) -> tuple[Any, Any]:
-    """The export's return against the agent's, and against the fp32 checkpoint a QAT run started from (if any)."""
-    try:
-        env = make_env(config.env.id, env_kwargs=config.env.kwargs, atari=config.env.atari)
-    except RlkitError:
-        env = None  # an env this machine cannot make: agreement only
+def _deployed_parity(agent: Any, config: Any, env: Any, out_path: Path,
+                     parity_set: np.ndarray) -> tuple[Any, Any]:
+    """The export's return against the agent's, and against the fp32 checkpoint a QAT run started from (if any);
+    ``env`` None (this machine cannot make it): agreement only."""
     policy = load_policy(out_path)
     reference_path = config.agent.init_from if config.agent.net.quant != "none" else None
-    try:
-        returns = None if env is None else return_kept(agent, policy, env, RETURN_EPISODES, RETURN_SEED)
-        reference = None
-        if reference_path and Path(reference_path).is_file():
-            teacher, teacher_config = agent_from_checkpoint(load_checkpoint(reference_path), "cpu")
-            if teacher_config.agent.net.quant == "none" and teacher.obs_shape == agent.obs_shape:
-                teacher_q = teacher.q_values(parity_set).cpu().numpy()
-                actions = policy.q_values(parity_set).argmax(1)
-                agreement = float(np.mean(actions == teacher_q.argmax(1)))
-                regret = float((teacher_q.max(1) - np.take_along_axis(teacher_q, actions[:, None], 1)[:, 0]).max())
-                played = None if env is None else return_kept(teacher, policy, env, RETURN_EPISODES, RETURN_SEED)
-                reference = ReferenceParity(str(reference_path), agreement, regret, played)
-    finally:
-        if env is not None:
-            env.close()
+    returns = None if env is None else return_kept(agent, policy, env, RETURN_EPISODES, RETURN_SEED)
+    reference = None
+    if reference_path and Path(reference_path).is_file():
+        teacher, teacher_config = agent_from_checkpoint(load_checkpoint(reference_path), "cpu")
+        if teacher_config.agent.net.quant == "none" and teacher.obs_shape == agent.obs_shape:
+            teacher_q = teacher.q_values(parity_set).cpu().numpy()
+            actions = policy.q_values(parity_set).argmax(1)
+            agreement = float(np.mean(actions == teacher_q.argmax(1)))
+            regret = float((teacher_q.max(1) - np.take_along_axis(teacher_q, actions[:, None], 1)[:, 0]).max())
+            played = None if env is None else return_kept(teacher, policy, env, RETURN_EPISODES, RETURN_SEED)
+            reference = ReferenceParity(str(reference_path), agreement, regret, played)
     return returns, reference
 
 
@@ -324,22 +325,18 @@ def _resolve_mode(quantize: str | None, trained: str, checkpoint_path: Any) -> s
     return "int8-ptq" if quantize == "int8" else "none"
 
 
-def _observations(given: Any, agent: Any, config: Any, count: int, seed: int) -> np.ndarray:
+def _observations(given: Any, agent: Any, env: AgentEnv, count: int, seed: int) -> np.ndarray:
     if given is not None:
         array = np.load(given) if isinstance(given, (str, Path)) else np.asarray(given)
         if array.ndim < 1 or array.shape[1:] != agent.obs_shape or len(array) == 0:
             raise RlkitError(f"observations must have shape (N, {', '.join(map(str, agent.obs_shape))}) with N >= 1, "
                              f"got {array.shape}")
         return array
-    try:
-        env = make_env(config.env.id, env_kwargs=config.env.kwargs)
-    except RlkitError as error:
-        raise RlkitError(f"cannot record observations from env '{config.env.id}' ({error}); pass observations "
-                         "(and calibration) arrays instead") from None
-    try:
-        return record_observations(agent, env, count, seed=seed)
-    finally:
-        env.close()
+    made = env.get()
+    if made is None:
+        raise RlkitError(f"cannot record observations from env '{env.config.env.id}' ({env.error}); pass "
+                         "observations (and calibration) arrays instead")
+    return record_observations(agent, made, count, seed=seed)
 
 
 def _image_scale(agent: Any, config: Any) -> float:

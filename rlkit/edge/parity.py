@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlkit.errors import RlkitError
 from rlkit.training.evaluate import run_episodes
+from rlkit.vec import make_env
 
 from .runtime import load_policy
 
@@ -81,3 +83,27 @@ def return_kept(agent: Any, policy: Any, env: Any, episodes: int = 10, seed: int
         agent_returns, _ = run_episodes(agent, env, episodes, 0.0, seed)
     policy_returns, _ = run_episodes(policy, env, episodes, 0.0, seed)
     return ReturnKept(episodes, float(policy_returns.mean()), float(agent_returns.mean()))
+
+
+class AgentEnv:
+    """The checkpoint's env as its run made it (env.kwargs and env.atari), made on first use and closed once: the
+    calibration, parity and return episodes all play it."""
+
+    def __init__(self, config: Any):
+        self.config, self.env, self.error = config, None, None
+
+    def get(self) -> Any:
+        """The env, or None when this machine cannot make it (``error`` then says why)."""
+        if self.env is None and self.error is None:
+            try:
+                self.env = make_env(self.config.env.id, env_kwargs=self.config.env.kwargs, atari=self.config.env.atari)
+            except RlkitError as error:
+                self.error = error
+        return self.env
+
+    def __enter__(self) -> "AgentEnv":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.env is not None:
+            self.env.close()
