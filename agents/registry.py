@@ -28,7 +28,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
 from rlkit.config import Config, config_from_dict, config_to_dict
 from rlkit.errors import ConfigError, did_you_mean
@@ -77,10 +76,7 @@ def resolve_preset(config: Config) -> Config:
                           f"'{name}' acts in envs; use agent.name=qstar or drop the puzzle section")
     resolved = config.model_copy(deep=True)
     for dotted, wanted in PRESETS[name][1].items():
-        *path, field = dotted.split(".")
-        section: Any = resolved
-        for part in path:
-            section = getattr(section, part)
+        section, field = _section(resolved, dotted)
         value = getattr(section, field)
         # None (double/dueling) or a field the config never set: the preset decides
         if value is not None and field in section.model_fields_set and value != wanted:
@@ -91,24 +87,28 @@ def resolve_preset(config: Config) -> Config:
         if field == "double" and wanted and config.agent.munchausen is not None:
             raise ConfigError(f"config field 'agent.munchausen': agent '{name}' uses Double DQN, whose argmax the "
                               "Munchausen target's soft value replaces; use agent.name=dqn or dueling_dqn")
-        try:
-            setattr(section, field, wanted)
-        except ValidationError:  # a cross-field check of that section; the whole-config pass below names it
-            object.__setattr__(section, field, wanted)
+        object.__setattr__(section, field, wanted)  # validated with the whole config below
     for dotted, value in PRESET_DEFAULTS.get(name, {}).items():
-        *path, field = dotted.split(".")
-        section = resolved
-        for part in path:
-            section = getattr(section, part)
+        section, field = _section(resolved, dotted)
         if field not in section.model_fields_set:
-            object.__setattr__(section, field, value)  # validated with the whole config below
+            object.__setattr__(section, field, value)
     for field in PRESET_FLAGS:
         if getattr(resolved.agent, field) is None:
-            setattr(resolved.agent, field, False)
+            object.__setattr__(resolved.agent, field, False)
+    # the whole-config checks again, for what the preset filled in (e.g. Munchausen needs the scalar critic)
+    resolved = config_from_dict(config_to_dict(resolved))
     if name == "pqn":
         _check_pqn(resolved)
-    # the whole-config checks again, for what the preset filled in (e.g. Munchausen needs the scalar critic)
-    return config_from_dict(config_to_dict(resolved))
+    return resolved
+
+
+def _section(config: Config, dotted: str) -> tuple[Any, str]:
+    """The config section holding the dotted field, and the field's name in it ('agent.critic.type')."""
+    *path, field = dotted.split(".")
+    section: Any = config
+    for part in path:
+        section = getattr(section, part)
+    return section, field
 
 
 def _check_pqn(config: Config) -> None:
@@ -122,6 +122,11 @@ def _check_pqn(config: Config) -> None:
     for field, wrong, why in problems:
         if wrong:
             raise ConfigError(f"config field '{field}': agent 'pqn' does not use it ({why}); drop {field}")
+    pqn, envs = config.pqn, config.env.num_envs
+    if pqn.rollout_steps * envs < pqn.minibatches:  # counted after the preset's env.num_envs default
+        raise ConfigError(f"config field 'pqn.minibatches': {pqn.minibatches} is more than a rollout's "
+                          f"{pqn.rollout_steps * envs} transitions (pqn.rollout_steps x env.num_envs); lower "
+                          "pqn.minibatches or raise the others")
 
 
 def _shown(value: Any) -> str:

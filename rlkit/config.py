@@ -284,10 +284,6 @@ class Config(_Section):
             raise ValueError(f"replay.capacity ({self.replay.capacity}) must hold one step of env.num_envs envs")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got '{self.device}'")
-        if self.agent.name == "pqn" and self.pqn.rollout_steps * self.env.num_envs < self.pqn.minibatches:
-            raise ValueError(f"pqn.minibatches ({self.pqn.minibatches}) is more than a rollout's "
-                             f"{self.pqn.rollout_steps * self.env.num_envs} transitions (pqn.rollout_steps x "
-                             "env.num_envs); lower pqn.minibatches or raise the others")
         if self.distributed.num_actors > 0 and self.replay.save_with_checkpoint:
             raise ValueError("replay.save_with_checkpoint is not supported with distributed.num_actors > 0 (the "
                              "sharded Ape-X replay is not saved; a resumed run refills it); set "

@@ -46,7 +46,10 @@ def test_pqn_preset_defaults_and_refusals():
         build_agent(load_config(None, ["agent.name=pqn", "agent.critic.type=qr"]), (4,), "float32", 2,
                     torch.device("cpu"))
     with pytest.raises(ConfigError, match="pqn.minibatches"):
-        load_config(None, ["agent.name=pqn", "env.num_envs=2", "pqn.rollout_steps=4", "pqn.minibatches=16"])
+        resolve_preset(load_config(None, ["agent.name=pqn", "env.num_envs=2", "pqn.rollout_steps=4",
+                                          "pqn.minibatches=16"]))
+    # the check counts the preset's 128 envs, not the unresolved default of 1: 64 x 128 transitions hold 100 batches
+    assert resolve_preset(load_config(None, ["agent.name=pqn", "pqn.minibatches=100"])).pqn.minibatches == 100
 
 
 def test_pqn_agent_has_no_target_network_and_layer_norm():
