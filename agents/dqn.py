@@ -193,13 +193,16 @@ class DQNAgent:
         outputs_sa = outputs_of_actions(outputs, actions)
         loss = (self.critic.loss(outputs_sa, target, fractions) * weights).mean()
         td_errors = self.critic.td_errors(outputs_sa.detach(), target)
+        self._step(loss)
+        return {"loss": loss.detach(), "td_errors": td_errors}
 
+    def _step(self, loss: torch.Tensor) -> None:
+        """The gradient step of a loss: backward, clip to ``max_grad_norm``, Adam (every agent of the family)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm is not None:
             clip_grad_norm(self.parameters, self.config.max_grad_norm)
         self.optimizer.step()
-        return {"loss": loss.detach(), "td_errors": td_errors}
 
     @torch.no_grad()
     def priorities(self, batch: Batch) -> np.ndarray:

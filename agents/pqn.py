@@ -16,7 +16,6 @@ import torch
 from rlkit.critics import outputs_of_actions
 from rlkit.nets import set_training
 
-from .common import clip_grad_norm
 from .dqn import DQNAgent
 
 PQN_CRITICS = ("scalar", "hl_gauss", "two_hot", "c51")  # critics whose target is a function of a scalar return
@@ -88,11 +87,7 @@ class PQNAgent(DQNAgent):
         finally:
             set_training(self._mode_dependent, False)
         loss = self.critic.loss(outputs_sa, target).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.max_grad_norm is not None:
-            clip_grad_norm(self.parameters, self.config.max_grad_norm)
-        self.optimizer.step()
+        self._step(loss)
         return loss.detach()
 
     def set_lr(self, lr: float) -> None:

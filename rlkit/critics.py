@@ -205,7 +205,26 @@ def _split_onto_atoms(values, probs, v_min, v_max, bins):
     return target
 
 
-class QuantileRegression:
+class _Quantiles:
+    """What QR-DQN and IQN share: outputs (B, A, M) are return quantiles, Q is their mean, the target is the M values
+    r + discount * theta'(s', a'), and |TD| is the gap between the two means."""
+
+    readout = "mean"  # how a deployment reads Q out of the outputs (rlkit.nets.numpy_mirror, rlkit.edge.runtime)
+
+    def q_values(self, outputs: torch.Tensor) -> torch.Tensor:
+        """outputs: (B, A, M) quantile estimates -> Q-values (B, A), their mean."""
+        return outputs.mean(dim=-1)
+
+    def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
+        """Target quantiles (B, M): r + discount * theta'(s', a') for each of the next action's M quantiles."""
+        return rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * outputs_of_actions(next_outputs, next_actions)
+
+    def td_errors(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """|mean(target) - mean(prediction)| (B,), the scalar TD error of the two Q-values (as for the histograms)."""
+        return (target.mean(dim=-1) - outputs_sa.mean(dim=-1)).abs()
+
+
+class QuantileRegression(_Quantiles):
     """QR-DQN (Dabney et al., 2018a, "Distributional RL with Quantile Regression"): ``bins`` = N estimates
     theta_1..theta_N of the return's quantiles at the fractions tau_i = (2i - 1) / (2N); Q is their mean. The target
     is the N values r + discount * theta'_j(s', a'), and the loss the quantile Huber loss with kappa (1 in the paper).
@@ -214,7 +233,6 @@ class QuantileRegression:
         quantiles: N, the network's outputs per action; kappa: the Huber threshold.
     """
 
-    readout = "mean"  # how a deployment reads Q out of the outputs (rlkit.nets.numpy_mirror, rlkit.edge.runtime)
     implicit = False
 
     def __init__(self, quantiles: int = 200, kappa: float = 1.0):
@@ -227,21 +245,9 @@ class QuantileRegression:
         self.fractions = self.fractions.to(device)
         return self
 
-    def q_values(self, outputs: torch.Tensor) -> torch.Tensor:
-        """outputs: (B, A, N) quantile estimates -> Q-values (B, A), their mean."""
-        return outputs.mean(dim=-1)
-
-    def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
-        """Target quantiles (B, N): r + discount * theta'(s', a') for each of the next action's N quantiles."""
-        return rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * outputs_of_actions(next_outputs, next_actions)
-
     def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor, fractions: None = None) -> torch.Tensor:
         """Quantile Huber loss per sample: outputs_sa (B, N) predicted, target (B, M) -> (B,)."""
         return quantile_huber_loss(outputs_sa, target, self.fractions, self.kappa)
-
-    def td_errors(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """|mean(target) - mean(prediction)|, the scalar TD error of the two Q-values (as for the histograms)."""
-        return (target.mean(dim=-1) - outputs_sa.mean(dim=-1)).abs()
 
 
 def quantile_huber_loss(predicted: torch.Tensor, target: torch.Tensor, fractions: torch.Tensor,
@@ -259,7 +265,7 @@ def quantile_huber_loss(predicted: torch.Tensor, target: torch.Tensor, fractions
     return (weight * huber / kappa).mean(dim=2).sum(dim=1)
 
 
-class ImplicitQuantile:
+class ImplicitQuantile(_Quantiles):
     """IQN (Dabney et al., 2018b): the network maps (s, tau) to the tau-quantile of the return, for fractions tau
     sampled uniformly per update: N for the online outputs, N' for the target ones, K for acting (64, 64, 32 in the
     paper). The loss is QR-DQN's quantile Huber loss at the sampled fractions; Q is the mean over the fractions.
@@ -269,7 +275,6 @@ class ImplicitQuantile:
 
     bins = 1
     implicit = True
-    readout = "mean"
 
     def __init__(self, tau_samples: int = 64, tau_prime_samples: int = 64, act_samples: int = 32,
                  kappa: float = 1.0, embedding_dim: int = 64):
@@ -287,24 +292,12 @@ class ImplicitQuantile:
         """(batch, count) fractions ~ U(0, 1) for ``role`` ('online': N, 'target': N', 'act': K)."""
         return torch.rand(batch, self.counts[role], generator=generator, device=self.device)
 
-    def q_values(self, outputs: torch.Tensor) -> torch.Tensor:
-        """outputs: (B, A, M) quantile values at M fractions -> Q-values (B, A), their mean."""
-        return outputs.mean(dim=-1)
-
-    def td_target(self, next_outputs, next_actions, rewards, discounts) -> torch.Tensor:
-        """Target samples (B, N'): r + discount * Z_tau'(s', a') at the target network's N' fractions."""
-        return rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * outputs_of_actions(next_outputs, next_actions)
-
     def loss(self, outputs_sa: torch.Tensor, target: torch.Tensor,
              fractions: torch.Tensor | None = None) -> torch.Tensor:
         """Quantile Huber loss: outputs_sa (B, N) at ``fractions`` (B, N) (required), target (B, N') -> (B,)."""
         if fractions is None:
             raise ValueError("the IQN loss needs the fractions the online outputs were computed at")
         return quantile_huber_loss(outputs_sa, target, fractions, self.kappa)
-
-    def td_errors(self, outputs_sa: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """|mean(target) - mean(prediction)| (B,), the scalar TD error of the two Q estimates."""
-        return (target.mean(dim=-1) - outputs_sa.mean(dim=-1)).abs()
 
 
 CRITICS = ("scalar", "hl_gauss", "two_hot", "c51", "qr", "iqn")

@@ -262,8 +262,7 @@ def quantize_int8_ptq(fp32_onnx: str | Path, out_path: str | Path, calibration: 
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_onnx), str(prepared))  # shape inference and graph clean-up, as onnxruntime advises
-        # LayerNorm (PQN's torso) stays float: its scale is a vector, not a weight matrix, and it is cheap
-        excluded = _layer_nodes(prepared, keep_fp32, head_layers) + _nodes_of_type(prepared, "LayerNormalization")
+        excluded = _layer_nodes(prepared, keep_fp32, head_layers)
         quantize_static(str(prepared), str(out_path), _Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         nodes_to_exclude=excluded, reduce_range=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
@@ -273,18 +272,14 @@ def quantize_int8_ptq(fp32_onnx: str | Path, out_path: str | Path, calibration: 
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-def _nodes_of_type(onnx_path: Path, op_type: str) -> list[str]:
-    import onnx
-
-    return [node.name for node in onnx.load(str(onnx_path)).graph.node if node.op_type == op_type]
-
-
 def _layer_nodes(onnx_path: Path, keep_fp32: tuple[str, ...], head_layers: int) -> list[str]:
-    """Names of the graph nodes that the layers ``keep_fp32`` ('first', 'head') denote."""
+    """Names of the graph nodes that post-training quantisation leaves in float: the layers ``keep_fp32`` ('first',
+    'head') denote, and every LayerNorm (PQN's torso: its scale is a vector, not a weight matrix, and it is cheap)."""
     import onnx
 
-    nodes = [node for node in onnx.load(str(onnx_path)).graph.node if node.op_type in ("Gemm", "Conv", "MatMul")]
-    names: list[str] = []
+    graph = onnx.load(str(onnx_path)).graph
+    nodes = [node for node in graph.node if node.op_type in ("Gemm", "Conv", "MatMul")]
+    names = [node.name for node in graph.node if node.op_type == "LayerNormalization"]
     if "first" in keep_fp32 and nodes:
         names.append(nodes[0].name)
     if "head" in keep_fp32:
