@@ -10,16 +10,19 @@ import torch
 from rlkit.training.checkpoint import save_checkpoint
 from rlkit.config import AgentConfig, Config, config_to_dict
 from rlkit.nets import build_q_network
+from rlkit.spaces import ObsSpace
 
 
-def build_network(config: AgentConfig, obs_shape: Sequence[int], num_actions: int, bins: int) -> torch.nn.Module:
-    """The Q-network an ``agent`` config section describes: torso, head (dueling or not, noisy or not), IQN's
-    fraction embedding for ``critic.type: iqn``, quantisation."""
+def build_network(config: AgentConfig, obs_shape: Sequence[int] | ObsSpace, num_actions: int,
+                  bins: int) -> torch.nn.Module:
+    """The Q-network an ``agent`` config section describes: torso (one encoder per key for a Dict observation
+    space), head (dueling or not, noisy or not), IQN's fraction embedding for ``critic.type: iqn``, quantisation."""
     net, critic = config.net, config.critic
+    inputs = {key: (value.torso, value.scale) for key, value in net.inputs.items()}
     return build_q_network(obs_shape, num_actions, bins, net.torso, net.hidden, bool(config.dueling), net.blocks,
                            net.quant, net.ternary_scale, net.keep_fp32, net.noisy, net.sigma0,
                            implicit=critic.type == "iqn", embedding_dim=critic.embedding_dim,
-                           default_quantiles=critic.act_samples, norm=net.norm)
+                           default_quantiles=critic.act_samples, norm=net.norm, inputs=inputs)
 
 
 @torch.no_grad()
@@ -84,7 +87,8 @@ def save_agent_checkpoint(agent: Any, config: Config, path: Any, trainer_state: 
     return save_checkpoint(path, {
         "config": config_to_dict(config),
         "spaces": {"obs_shape": list(agent.obs_shape), "obs_dtype": str(agent.obs_dtype),
-                   "num_actions": agent.num_actions, "env_id": config.env.id},
+                   "num_actions": agent.num_actions, "env_id": config.env.id,
+                   **({"obs_space": agent.obs_space.to_dict()} if hasattr(agent, "obs_space") else {})},
         "agent": agent.state_dict(),
         "trainer": {"step": 0, "updates": 0, "episodes": 0, "evaluations": 0, "replay_step": None,
                     **(trainer_state or {})},

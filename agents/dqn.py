@@ -12,16 +12,18 @@ An agent is a Q-network plus a value representation (critic) plus a target rule:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from rlkit.config import AgentConfig
 from rlkit.critics import build_critic, outputs_of_actions
+from rlkit.errors import ActionMaskError
 from rlkit.nets import mode_dependent_modules, noisy_layers, set_noise, set_training
 from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
+from rlkit.spaces import ObsSpace, batch_size, concat_inputs, input_mask
 
 from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
 from .munchausen import munchausen_target
@@ -36,6 +38,14 @@ class DQNAgent:
         num_actions: size of the Discrete action space.
         device: torch device every tensor of the agent lives on.
         seed: seeds network initialisation and the epsilon-greedy RNG.
+        obs_space: the observation space (rlkit/spaces.py) when it is not one Box of obs_shape/obs_dtype: a Dict or
+            Tuple (one encoder per key), a categorical space, or one carrying an action mask. Its storage shape and
+            dtype then replace obs_shape and obs_dtype.
+
+    Action masks: when the observation carries ``action_mask`` (or ``act`` is handed a mask), acting is greedy over
+    the legal actions and explores uniformly among them, and every target's argmax is over the next state's legal
+    actions (Double DQN's online argmax too). A next state with no legal action (a finished game) counts every
+    action legal there: its discount is 0, so the choice does not matter, only that it is finite.
     """
 
     has_target_network = True  # False: ``target`` is the online network itself (agents/pqn.py)
@@ -48,10 +58,16 @@ class DQNAgent:
         num_actions: int,
         device: torch.device | str = "cpu",
         seed: int = 0,
+        obs_space: ObsSpace | None = None,
     ):
         self.config = config
-        self.obs_shape = tuple(int(d) for d in obs_shape)
-        self.obs_dtype = np.dtype(obs_dtype)
+        self.obs_space = obs_space if obs_space is not None else ObsSpace.box(obs_shape, obs_dtype)
+        self.obs_shape = self.obs_space.shape
+        self.obs_dtype = self.obs_space.dtype
+        mask_width = self.obs_space.num_mask_actions
+        if mask_width is not None and mask_width != int(num_actions):
+            raise ValueError(f"the observation's action_mask has {mask_width} entries, the action space "
+                             f"{num_actions} actions")
         self.num_actions = int(num_actions)
         self.device = torch.device(device)
         self.critic = build_critic(config.critic).to(self.device)
@@ -86,57 +102,122 @@ class DQNAgent:
         self._numpy_online: tuple[torch.nn.Module, NumpyQNetwork | None] | None = None
 
     def _build_network(self) -> torch.nn.Module:
-        return build_network(self.config, self.obs_shape, self.num_actions, self.critic.bins)
+        return build_network(self.config, self.obs_space, self.num_actions, self.critic.bins)
 
     # -- acting -------------------------------------------------------------------------------------------------
-    def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray | int:
-        """Epsilon-greedy actions.
+    def act(self, obs: Any, epsilon: float = 0.0, mask: np.ndarray | None = None) -> np.ndarray | int:
+        """Epsilon-greedy actions, over the legal actions where there is a mask.
 
-        obs: (B, *obs_shape) -> actions (B,) int64; or a single observation (*obs_shape) -> one int.
-        The network is skipped when every action is random, which makes the warm-up phase cheap.
+        obs: (B, *obs_shape) -> actions (B,) int64; or a single observation (*obs_shape) -> one int. A Dict
+        observation may come as the env hands it out (a dict of arrays, batched or not) or packed
+        (``ObsSpace.pack``). mask: (B, A) or (A,) bool legal actions; overrides the observation's own mask, and
+        masks an agent trained without one. The network is skipped when every action is random, which makes the
+        warm-up phase cheap. Raises ActionMaskError when an observation has no legal action.
         """
-        obs = np.asarray(obs)
+        obs = self._stored(obs, mask)
         single = obs.shape == self.obs_shape
         batch = obs[None] if single else obs
-        if batch.shape[1:] != self.obs_shape:
+        if batch.shape[1:] != self.obs_shape or (self.obs_space.composite and batch.dtype != self.obs_dtype):
             raise ValueError(f"observation shape {obs.shape} does not match the agent's {self.obs_shape}")
+        legal = self._legal(batch, mask)
         if epsilon > 0:
             explore = self.rng.random(len(batch)) < epsilon
             if explore.all():
-                actions = self.rng.integers(self.num_actions, size=len(batch))
+                actions = self._random_actions(len(batch), legal)
                 return int(actions[0]) if single else actions
         if self.exploring and (self._noisy or self.critic.implicit):
-            actions = self._exploring_greedy(batch)
+            actions = self._exploring_greedy(batch, legal)
         else:
-            actions = self.greedy(batch)
+            actions = self.greedy(batch, legal)
         if epsilon > 0 and explore.any():
-            actions[explore] = self.rng.integers(self.num_actions, size=int(explore.sum()))
+            actions[explore] = self._random_actions(int(explore.sum()), None if legal is None else legal[explore])
         return int(actions[0]) if single else actions
 
-    def greedy(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions for a batch. obs: (B, *obs_shape) -> (B,) int64.
+    def greedy(self, obs: np.ndarray, legal: np.ndarray | None = None) -> np.ndarray:
+        """Greedy actions for a batch. obs: (B, *obs_shape) -> (B,) int64; legal: (B, A) bool, by default the
+        observation's own action mask (none: every action).
 
         Small CPU batches of an MLP network go through its numpy mirror (rlkit/nets/numpy_mirror.py): same maths, a
         fraction of torch's per-call overhead, which dominates acting one env step at a time.
         """
+        if legal is None:
+            legal = self.obs_space.mask_of(obs)
         if len(obs) <= MAX_BATCH:
             mirror = self._mirror()
             if mirror is not None:
-                return mirror.q_values(obs).argmax(1)
+                q = mirror.q_values(obs)
+                return (q if legal is None else np.where(legal, q, -np.inf)).argmax(1)
         with torch.no_grad():
-            outputs = self.online(torch.as_tensor(obs, device=self.device))
-            return self.critic.q_values(outputs).argmax(1).cpu().numpy()
+            outputs = self.online(self._inputs(obs))
+            return self._masked_argmax(self.critic.q_values(outputs), legal)
 
-    def _exploring_greedy(self, obs: np.ndarray) -> np.ndarray:
+    def _exploring_greedy(self, obs: np.ndarray, legal: np.ndarray | None = None) -> np.ndarray:
         """The greedy actions of the exploring policy: fresh noise in a noisy head for every acting step, and K
         freshly sampled fractions for IQN (``greedy`` uses the mean weights and K fixed fractions)."""
         set_noise(self._noisy, True)
         try:
             with torch.no_grad():
-                outputs, _ = self._outputs(self.online, torch.as_tensor(obs, device=self.device), "act")
-                return self.critic.q_values(outputs).argmax(1).cpu().numpy()
+                outputs, _ = self._outputs(self.online, self._inputs(obs), "act")
+                return self._masked_argmax(self.critic.q_values(outputs), legal)
         finally:
             set_noise(self._noisy, False)
+
+    def _masked_argmax(self, q: torch.Tensor, legal: np.ndarray | None) -> np.ndarray:
+        if legal is not None:
+            q = q.masked_fill(~torch.as_tensor(legal, device=q.device), float("-inf"))
+        return q.argmax(1).cpu().numpy()
+
+    def _stored(self, obs: Any, mask: np.ndarray | None) -> np.ndarray:
+        """An observation as the agent stores it: a dict packed, a bare array wrapped as the key ``obs`` of a space
+        built by the info-mask wrapper (``{obs, action_mask}``), with ``mask`` filling a missing mask key."""
+        space = self.obs_space
+        if not space.composite:
+            return np.asarray(obs)
+        packed_array = isinstance(obs, (np.ndarray, np.void)) and obs.dtype.names is not None
+        if not packed_array and not isinstance(obs, (Mapping, tuple)) and [f.name for f in space.inputs] == ["obs"]:
+            obs = {"obs": obs}
+        if isinstance(obs, Mapping) and space.mask_key is not None and space.mask_key not in obs:
+            if mask is None:
+                raise ValueError(f"this agent acts on observations with an '{space.mask_key}' key; pass one, or "
+                                 "the legal actions as act(obs, mask=...)")
+            obs = {**obs, space.mask_key: mask}
+        try:
+            return space.pack(obs)
+        except ValueError as error:
+            raise ValueError(f"{error}; the agent's observation space is {space.describe()}") from None
+
+    def _legal(self, batch: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+        """(B, A) bool legal actions of a batch (``mask`` first, else the observation's), checked: an observation
+        without any legal action raises ActionMaskError naming it."""
+        legal = self.obs_space.mask_of(batch) if mask is None else np.asarray(mask, bool).reshape(len(batch), -1)
+        if legal is None:
+            return None
+        if legal.shape[1] != self.num_actions:
+            raise ValueError(f"action mask has {legal.shape[1]} entries, the agent {self.num_actions} actions")
+        empty = ~legal.any(axis=1)
+        if empty.any():
+            raise ActionMaskError(f"observation {int(np.flatnonzero(empty)[0])} of the batch has no legal action "
+                                  "(its action mask is all false); the env must offer at least one action where "
+                                  "the episode has not ended")
+        return legal
+
+    def _random_actions(self, count: int, legal: np.ndarray | None) -> np.ndarray:
+        """``count`` uniformly random actions, uniform over each row's legal ones when ``legal`` (count, A)."""
+        if legal is None:
+            return self.rng.integers(self.num_actions, size=count)
+        # the argmax of uniform scores over the legal entries is a uniform pick among them
+        return np.where(legal, self.rng.random(legal.shape), -1.0).argmax(1)
+
+    def _inputs(self, obs: np.ndarray) -> torch.Tensor | dict[str, torch.Tensor]:
+        """A stored batch as the network's input on the agent's device (per-key tensors for a Dict space)."""
+        return self.obs_space.network_inputs(obs, self.device)
+
+    def _legal_next(self, next_obs: Any) -> torch.Tensor | None:
+        """(B, A) bool legal actions at the next states of a batch; a state with none (an ended game) allows all."""
+        legal = input_mask(next_obs, self.obs_space.mask_key)
+        if legal is None:
+            return None
+        return legal | ~legal.any(dim=1, keepdim=True)
 
     def _outputs(self, network: torch.nn.Module, obs: torch.Tensor,
                  role: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -144,7 +225,7 @@ class DQNAgent:
         'target', 'act') when the critic is implicit (IQN), else None (fixed outputs)."""
         if not self.critic.implicit:
             return network(obs), None
-        fractions = self.critic.sample_fractions(len(obs), role, self.fraction_generator)
+        fractions = self.critic.sample_fractions(batch_size(obs), role, self.fraction_generator)
         return network(obs, fractions), fractions
 
     def _mirror(self) -> NumpyQNetwork | None:
@@ -159,8 +240,7 @@ class DQNAgent:
     @torch.inference_mode()
     def q_values(self, obs: np.ndarray) -> torch.Tensor:
         """Q-values for a batch of observations. obs: (B, *obs_shape) -> (B, A) float32 on the agent's device."""
-        tensor = torch.as_tensor(obs, device=self.device)
-        return self.critic.q_values(self.online(tensor))
+        return self.critic.q_values(self.online(self._inputs(obs)))
 
     # -- learning -----------------------------------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -172,8 +252,8 @@ class DQNAgent:
         priorities.
         """
         device = self.device
-        obs = torch.as_tensor(batch.obs, device=device)
-        next_obs = torch.as_tensor(batch.next_obs, device=device)
+        obs = self._inputs(batch.obs)
+        next_obs = self._inputs(batch.next_obs)
         actions = torch.as_tensor(batch.actions, device=device)
         returns = torch.as_tensor(batch.returns, device=device)
         discounts = torch.as_tensor(batch.discounts, device=device)
@@ -209,8 +289,8 @@ class DQNAgent:
         """Per-sample |TD errors| of a batch without learning from it: (B,) float32 (Ape-X actors' initial
         priorities; the same quantity ``update`` returns as ``td_errors``)."""
         device = self.device
-        obs, actions = torch.as_tensor(batch.obs, device=device), torch.as_tensor(batch.actions, device=device)
-        target = self._target(obs, actions, torch.as_tensor(batch.next_obs, device=device),
+        obs, actions = self._inputs(batch.obs), torch.as_tensor(batch.actions, device=device)
+        target = self._target(obs, actions, self._inputs(batch.next_obs),
                               torch.as_tensor(batch.returns, device=device),
                               torch.as_tensor(batch.discounts, device=device))
         outputs_sa = outputs_of_actions(self._outputs(self.online, obs, "online")[0], actions)
@@ -224,15 +304,20 @@ class DQNAgent:
 
     @torch.no_grad()
     def td_target(self, next_obs: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
-        """The critic's TD target for a batch. next_obs: (B, *obs_shape); returns (n-step sums), discounts: (B,).
+        """The critic's TD target for a batch. next_obs: network inputs of (B, *obs_shape); returns (n-step sums), discounts: (B,).
 
         The next action is the argmax of the online network's Q for Double DQN, of the target network's otherwise;
         the target network always scores it. Returns the critic's target representation ((B,) for Scalar). IQN
-        scores at N' sampled fractions, and Double DQN's online argmax reads the mean over K sampled ones.
+        scores at N' sampled fractions, and Double DQN's online argmax reads the mean over K sampled ones. With an
+        action mask the argmax is over the next state's legal actions.
         """
         next_outputs, _ = self._outputs(self.target, next_obs, "target")
         chooser = self._outputs(self.online, next_obs, "act")[0] if self.config.double else next_outputs
-        next_actions = self.critic.q_values(chooser).argmax(1)
+        q_next = self.critic.q_values(chooser)
+        legal = self._legal_next(next_obs)
+        if legal is not None:
+            q_next = q_next.masked_fill(~legal, float("-inf"))
+        next_actions = q_next.argmax(1)
         return self.critic.td_target(next_outputs, next_actions, returns, discounts)
 
     @torch.no_grad()
@@ -240,9 +325,11 @@ class DQNAgent:
                              returns: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
         """Munchausen DQN's target (agents/munchausen.py) from the target network at s and s' (scalar critic)."""
         m = self.config.munchausen
-        both = self.critic.q_values(self.target(torch.cat([obs, next_obs])))  # one forward for s and s'
-        q_now, q_next = both[: len(obs)], both[len(obs):]
-        return munchausen_target(q_now, actions, q_next, returns, discounts, m.alpha, m.tau, m.clip)
+        both = self.critic.q_values(self.target(concat_inputs(obs, next_obs)))  # one forward for s and s'
+        count = batch_size(obs)
+        q_now, q_next = both[:count], both[count:]
+        return munchausen_target(q_now, actions, q_next, returns, discounts, m.alpha, m.tau, m.clip,
+                                 legal_now=self._legal_next(obs), legal_next=self._legal_next(next_obs))
 
     def update_target(self) -> None:
         """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1); see ``common.update_target``."""

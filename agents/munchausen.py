@@ -17,12 +17,19 @@ import torch
 
 def munchausen_target(q_now: torch.Tensor, actions: torch.Tensor, q_next: torch.Tensor, returns: torch.Tensor,
                       discounts: torch.Tensor, alpha: float = 0.9, tau: float = 0.03,
-                      clip: float = -1.0) -> torch.Tensor:
+                      clip: float = -1.0, legal_now: torch.Tensor | None = None,
+                      legal_next: torch.Tensor | None = None) -> torch.Tensor:
     """q_now: (B, A) target-network Q at s; actions: (B,) int64 taken at s; q_next: (B, A) target-network Q at s';
-    returns, discounts: (B,). Returns the scalar TD target y (B,)."""
-    tau_log_pi_now = q_now - tau * torch.logsumexp(q_now / tau, dim=1, keepdim=True)
+    returns, discounts: (B,); legal_now / legal_next: (B, A) bool action masks at s and s' (None: every action),
+    over which each softmax policy is taken. Returns the scalar TD target y (B,)."""
+    tau_log_pi_now = q_now - tau * torch.logsumexp(_masked(q_now, legal_now) / tau, dim=1, keepdim=True)
     bonus = tau_log_pi_now.gather(1, actions.view(-1, 1)).squeeze(1).clamp(min=clip, max=0.0)
-    tau_log_pi_next = q_next - tau * torch.logsumexp(q_next / tau, dim=1, keepdim=True)
-    pi_next = torch.softmax(q_next / tau, dim=1)
+    # illegal actions: probability 0 and a finite log-term, so their product is 0, not nan
+    tau_log_pi_next = q_next - tau * torch.logsumexp(_masked(q_next, legal_next) / tau, dim=1, keepdim=True)
+    pi_next = torch.softmax(_masked(q_next, legal_next) / tau, dim=1)
     soft_value = (pi_next * (q_next - tau_log_pi_next)).sum(dim=1)
     return returns + alpha * bonus + discounts * soft_value
+
+
+def _masked(q: torch.Tensor, legal: torch.Tensor | None) -> torch.Tensor:
+    return q if legal is None else q.masked_fill(~legal, float("-inf"))

@@ -57,27 +57,32 @@ class PQNAgent(DQNAgent):
 
     has_target_network = False
 
-    def __init__(self, config, obs_shape, obs_dtype, num_actions, device="cpu", seed=0):
+    def __init__(self, config, obs_shape, obs_dtype, num_actions, device="cpu", seed=0, obs_space=None):
         if config.critic.type not in PQN_CRITICS:
             raise ValueError(f"pqn regresses onto scalar lambda-returns: critic.type must be one of "
                              f"{', '.join(PQN_CRITICS)}, got {config.critic.type}")
-        super().__init__(config, obs_shape, obs_dtype, num_actions, device, seed)
+        super().__init__(config, obs_shape, obs_dtype, num_actions, device, seed, obs_space)
         self._target_of = getattr(self.critic, "target_distribution", None)  # None: the scalar critic
 
     @torch.no_grad()
     def bootstrap_values(self, next_obs: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        """max_a Q(s', a) of the online network (greedy: mean weights). next_obs: (M, *obs_shape) -> (M,) float32."""
+        """max_a Q(s', a) of the online network (greedy: mean weights), over the legal actions where the
+        observation has a mask. next_obs: (M, *obs_shape) -> (M,) float32."""
         values = []
         for start in range(0, len(next_obs), chunk):
-            obs = torch.as_tensor(next_obs[start:start + chunk], device=self.device)
-            values.append(self.critic.q_values(self.online(obs)).max(1).values)
+            obs = self._inputs(next_obs[start:start + chunk])
+            q = self.critic.q_values(self.online(obs))
+            legal = self._legal_next(obs)
+            if legal is not None:
+                q = q.masked_fill(~legal, float("-inf"))
+            values.append(q.max(1).values)
         return torch.cat(values).cpu().numpy()
 
     def learn(self, obs: np.ndarray, actions: np.ndarray, returns: np.ndarray) -> torch.Tensor:
         """One gradient step towards lambda-returns. obs (B, *obs_shape), actions (B,), returns (B,) -> loss (),
         a device tensor (no host sync)."""
         device = self.device
-        obs_t = torch.as_tensor(obs, device=device)
+        obs_t = self._inputs(obs)
         actions_t = torch.as_tensor(actions, device=device)
         returns_t = torch.as_tensor(returns, device=device)
         target = returns_t if self._target_of is None else self._target_of(returns_t)

@@ -31,6 +31,7 @@ import torch
 
 from rlkit.config import Config, config_from_dict, config_to_dict
 from rlkit.errors import ConfigError, did_you_mean
+from rlkit.spaces import ObsSpace
 
 from .dqn import DQNAgent
 from .pqn import PQNAgent
@@ -134,15 +135,18 @@ def _shown(value: Any) -> str:
 
 
 def build_agent(
-    config: Config, obs_shape: Sequence[int], obs_dtype: np.dtype | str, num_actions: int, device: torch.device
+    config: Config, obs_shape: Sequence[int], obs_dtype: np.dtype | str, num_actions: int, device: torch.device,
+    obs_space: ObsSpace | None = None,
 ) -> DQNAgent:
-    """Build the agent a (preset-resolved) config names, for the given spaces, on ``device``."""
+    """Build the agent a (preset-resolved) config names, for the given spaces, on ``device``; ``obs_space`` when
+    the observations are not one Box of obs_shape/obs_dtype (rlkit/spaces.py)."""
     config = resolve_preset(config)
     if config.agent.name in PUZZLE_AGENTS:
         return build_puzzle_agent(config, device)
     agent_class = PRESETS[config.agent.name][0]
     try:
-        return agent_class(config.agent, obs_shape, obs_dtype, num_actions, device=device, seed=config.seed)
+        return agent_class(config.agent, obs_shape, obs_dtype, num_actions, device=device, seed=config.seed,
+                           obs_space=obs_space)
     except ValueError as error:
         raise ConfigError(f"config field 'agent.net': {error}") from None
 

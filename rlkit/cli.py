@@ -7,6 +7,7 @@
     rlkit solve --checkpoint CKPT [--puzzle P] (--scramble N | --state S) [--batch B] [--weight W] [--algo A]
     rlkit export CKPT --format onnx [--quantize int8|ternary] [--out PATH]   a torch-free policy + parity check
     rlkit import-sb3 MODEL.zip [--out PATH] [--env ID]   a Stable-Baselines3 DQN as an rlkit checkpoint
+    rlkit tune CONFIG [key=value ...] --trials N [--study NAME] [--storage URL] [--space FILE] [--jobs K] [--out DIR]
 
 A user error (bad config, unknown env, missing or corrupt checkpoint, ...) prints one line to stderr and exits
 with status 2; nothing in an existing run directory is touched.
@@ -128,6 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--keep-fp32", default="", metavar="LAYERS",
                         help="int8 post-training: layers left in fp32, 'first' and/or 'head' (comma-separated)")
 
+    tuner = commands.add_parser("tune", help="search hyperparameters with Optuna (a study in a database)",
+                                description="Optuna study over a config: TPE sampler, median pruner fed by the "
+                                            "greedy evaluations; each trial a run directory under --out.")
+    tuner.add_argument("config", help="YAML preset the trials start from")
+    tuner.add_argument("overrides", nargs="*", help="dotted overrides applied to every trial")
+    tuner.add_argument("--trials", type=_number(int, 1, COUNT_MAX), required=True,
+                       help="finished trials the study should hold (earlier invocations' count)")
+    tuner.add_argument("--study", help="study name (default: the config's file name)")
+    tuner.add_argument("--storage", help="SQLAlchemy URL of the study database (default: sqlite file OUT/study.db)")
+    tuner.add_argument("--space", help="search space YAML (default: lr, n_step, target_period, exploration)")
+    tuner.add_argument("--jobs", type=_number(int, 1, 256), default=1, help="trials at a time in this process")
+    tuner.add_argument("--out", help="output directory (default runs/tune/STUDY)")
+
     importer = commands.add_parser("import-sb3", help="turn a Stable-Baselines3 DQN .zip into an rlkit checkpoint",
                                    description="Convert an SB3 DQN (MlpPolicy) model without unpickling it.")
     importer.add_argument("model", help="SB3 model .zip")
@@ -155,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra:
             # `rlkit train CONFIG --no-progress agent.lr=1e-3`: overrides may follow the flags
-            if args.command == "train" and all("=" in item and not item.startswith("-") for item in extra):
+            if args.command in ("train", "tune") and all("=" in item and not item.startswith("-") for item in extra):
                 args.overrides = [*args.overrides, *extra]
             else:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -172,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "import-sb3":
             return _import_sb3(args)
+        if args.command == "tune":
+            return _tune(args)
         if args.command == "plot":
             from rlkit.plot import plot_runs
 
@@ -221,6 +237,23 @@ def _train(args: argparse.Namespace) -> int:
         print(f"trained {result.steps - result.start_step:,} env steps{span} in {result.seconds:.1f} s{stop}; "
               f"final greedy return {result.eval_mean:.2f} ± {result.eval_std:.2f}")
     print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rlkit.run import train
+    from rlkit.tune import tune
+
+    if "=" in args.config and not Path(args.config).exists():
+        raise RlkitError(f"'{args.config}' looks like an override; put the CONFIG file first")
+    report = tune(args.config, args.overrides, args.trials, train, args.study, args.storage, args.space, args.jobs,
+                  args.out)
+    print(report.table)
+    print(f"study '{report.study}' ({report.storage}): {report.finished} finished trials, {report.pruned} pruned; "
+          f"best greedy return {report.best_value:.2f} with {report.best_params}")
+    print(f"best config: {report.best_config}  (train it with: rlkit train {report.best_config})")
     return 0
 
 

@@ -48,6 +48,9 @@ class EnvConfig(_Section):
     vectorization: Literal["sync", "async"] = Field("sync", description="sync: one process; async: one per env")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
     atari: AtariConfig = Field(default_factory=AtariConfig)
+    action_mask: Literal["auto", "info", "obs", "none"] = Field(
+        "auto", description="legal actions: info (info['action_mask']), obs (a Dict observation's action_mask key), "
+                            "none, or auto (whichever the env has)")
 
 
 class CriticConfig(_Section):
@@ -82,11 +85,25 @@ class CriticConfig(_Section):
         return self
 
 
+class InputConfig(_Section):
+    """How one key of a Dict observation is encoded (``agent.net.inputs.KEY``)."""
+
+    torso: Literal["auto", "flatten", "mlp", "nature_cnn", "impala", "der_cnn", "small_cnn"] = Field(
+        "auto", description="auto: a CNN for uint8 images (nature_cnn from 36x36, small_cnn below), flatten (one-hot "
+                            "for Discrete) otherwise; mlp: the key gets an MLP of agent.net.hidden of its own")
+    scale: Optional[float] = Field(None, gt=0.0, description="multiplies the key's values before its encoder "
+                                                             "(default: 1/255 for uint8 images, 1 otherwise)")
+
+
 class NetConfig(_Section):
     """Q-network architecture: a torso and a head."""
 
-    torso: Literal["mlp", "nature_cnn", "impala", "resmlp", "der_cnn"] = Field(
-        "mlp", description="feature extractor (der_cnn: data-efficient Rainbow's small CNN)")
+    torso: Literal["mlp", "nature_cnn", "impala", "resmlp", "der_cnn", "auto"] = Field(
+        "mlp", description="feature extractor (der_cnn: data-efficient Rainbow's small CNN; auto: one encoder per "
+                           "observation key, see agent.net.inputs; Dict, Tuple and Discrete observations use it "
+                           "whatever this says)")
+    inputs: dict[str, InputConfig] = Field(
+        default_factory=dict, description="per-key encoders of a Dict observation: {key: {torso, scale}}")
     hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP layer widths")
     blocks: int = Field(4, ge=0, le=64, description="residual blocks of the resmlp torso (width hidden[-1])")
     quant: Literal["none", "int8", "ternary"] = Field(

@@ -56,6 +56,10 @@ class EnvError(RlkitError):
     """An environment id is unknown or its spaces are not supported (rlkit needs Discrete actions, Box obs)."""
 
 
+class ActionMaskError(RlkitError):
+    """An env offered no legal action where the agent has to act."""
+
+
 class CheckpointError(RlkitError):
     """A checkpoint is missing, corrupt, foreign, unsafe, or does not match the architecture it is loaded into."""
 

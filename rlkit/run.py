@@ -27,9 +27,12 @@ from rlkit.training.puzzle_loop import PuzzleLoop
 from rlkit.training.loop import EnvLoop, TrainResult
 
 
-def train(config: Config, run_dir: str | Path | None = None, progress: bool | None = None) -> TrainResult:
+def train(config: Config, run_dir: str | Path | None = None, progress: bool | None = None,
+          observer: Any = None) -> TrainResult:
     """Start a new run. The run directory (``run_dir``, else ``config.run_dir``) must not hold a checkpoint; one that
     holds only the config of a run stopped before its first checkpoint is started again (with a note).
+    ``observer(step, mean_return)`` is called after each greedy evaluation (rlkit/tune.py's pruning); what it
+    raises ends the run there.
 
     Everything a user can get wrong (config, env id, spaces, run directory) is checked before the directory is
     created, so a failed start leaves nothing behind.
@@ -45,7 +48,9 @@ def train(config: Config, run_dir: str | Path | None = None, progress: bool | No
     if state == STARTED:
         sys.stderr.write(f"rlkit: note: '{run_dir}' holds no checkpoint (its run stopped before the first one); "
                          "starting it again\n")
-    return _run(loop_for(config)(config, run_dir, progress=progress, restart=state == STARTED))
+    trainer = loop_for(config)(config, run_dir, progress=progress, restart=state == STARTED)
+    trainer.chores.observer = observer
+    return _run(trainer)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> TrainResult:

@@ -10,6 +10,11 @@ terminal observation to a reset observation. Truncated episodes still bootstrap 
     obs = env.reset(seed=0)                        # (8, 4) float32
     step = env.step(actions)                       # actions: (8,) int
     for episode_return, episode_length in step.episodes: ...
+
+Observations come out in the storage form of ``rlkit.spaces.ObsSpace`` (``env.obs_space``): plain arrays for one
+space, one structured array per batch for Dict / Tuple spaces. Legal actions (``env.action_mask``, ACTION_MASKS)
+ride in the observation as its ``action_mask`` key; an env that reports them in ``info["action_mask"]`` is wrapped
+(``InfoActionMask``) so they do.
 """
 
 from __future__ import annotations
@@ -25,44 +30,132 @@ import numpy as np
 from rlkit.atari import is_atari, make_atari_env, make_atari_vector
 from rlkit.config import AtariConfig
 from rlkit.errors import EnvError, did_you_mean_id
+from rlkit.spaces import MASK_KEY, ObsSpace, UnsupportedSpace, is_text
 
 VECTORIZATIONS = ("sync", "async")
+ACTION_MASKS = ("auto", "info", "obs", "none")
 
 
 def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | None = None,
-             atari: Any = None) -> gym.Env:
+             atari: Any = None, action_mask: str = "auto") -> gym.Env:
     """One validated Gymnasium env (for evaluation and video).
 
     `env_id` is a registered id (`CartPole-v1`) or Gymnasium's `module:EnvId` form, where the module is imported
     first so it can register the env. `env_kwargs` go to `gym.make` (so `max_episode_steps` works too).
     Raises `EnvError` for an unknown id, an unimportable module, or spaces rlkit cannot use. Atari ids get the
     standard preprocessing of `atari` (an `AtariConfig`; defaults when None) with raw scores and no episodic life.
+    `action_mask` (ACTION_MASKS) says where legal actions come from; the env's ``rlkit_action_mask`` attribute
+    holds the resolved source ('obs', or 'none'; an 'info' env is wrapped into an 'obs' one).
     """
+    if action_mask not in ACTION_MASKS:
+        raise EnvError(f"unknown env.action_mask {action_mask!r}; use one of {', '.join(ACTION_MASKS)}")
     if is_atari(env_id):
+        if action_mask in ("info", "obs"):
+            raise EnvError(f"'{env_id}' is an Atari game, which has no action mask; set env.action_mask=none")
         env = make_atari_env(env_id, atari or AtariConfig(), training=False, render_mode=render_mode)
-    else:
-        env = _make_unchecked(env_id, render_mode, env_kwargs or {})
+        env.rlkit_action_mask = "none"
+        env.rlkit_obs_space = ObsSpace.from_gym(env.observation_space)
+        return env
+    env = _make_unchecked(env_id, render_mode, env_kwargs or {})
     try:
         check_spaces(env_id, env.observation_space, env.action_space)
+        source = resolve_action_mask(env, env_id, action_mask)
+        if source == "info":
+            env = InfoActionMask(env, env_id)
+        env.rlkit_action_mask = "none" if source == "none" else "obs"
+        env.rlkit_obs_space = observation_space_of(env_id, env.observation_space, source != "none")
     except EnvError:
         env.close()
         raise
     return env
 
 
+def resolve_action_mask(env: gym.Env, env_id: str, requested: str) -> str:
+    """Where ``env``'s legal actions come from: 'obs' (a Dict observation's ``action_mask`` key), 'info'
+    (``info["action_mask"]``) or 'none'. ``auto`` looks for the key, then resets ``env`` once to read its info;
+    an explicit source the env lacks is an EnvError."""
+    has_key = isinstance(env.observation_space, gym.spaces.Dict) and MASK_KEY in env.observation_space.spaces
+    if requested == "obs" and not has_key:
+        raise EnvError(f"env.action_mask=obs, but environment '{env_id}' has no '{MASK_KEY}' observation key "
+                       f"(observation space {env.observation_space}); use info, auto or none")
+    if requested in ("obs", "none"):
+        return requested
+    if requested == "auto" and has_key:
+        return "obs"
+    _, info = env.reset(seed=0)
+    if MASK_KEY in info:
+        return "info"
+    if requested == "info":
+        raise EnvError(f"env.action_mask=info, but environment '{env_id}' puts no '{MASK_KEY}' in the info of "
+                       "reset; use obs, auto or none")
+    return "none"
+
+
+class InfoActionMask(gym.Wrapper):
+    """Moves ``info["action_mask"]`` into the observation: a Dict observation gains the key, any other becomes
+    ``{"obs": obs, "action_mask": mask}``. The mask is (A,) bool. A step whose info lacks the mask is an EnvError;
+    so is a mask with no legal action where the episode goes on (an ended episode's mask may be empty)."""
+
+    def __init__(self, env: gym.Env, env_id: str):
+        super().__init__(env)
+        self._env_id = env_id
+        count = int(env.action_space.n)
+        mask_space = gym.spaces.MultiBinary(count)
+        inner = env.observation_space
+        self._dict = isinstance(inner, gym.spaces.Dict)
+        self.observation_space = gym.spaces.Dict({**inner.spaces, MASK_KEY: mask_space}) if self._dict else \
+            gym.spaces.Dict({"obs": inner, MASK_KEY: mask_space})
+        self._count = count
+        self._step = 0
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._step = 0
+        return self._with_mask(obs, info, ended=False), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._step += 1
+        return self._with_mask(obs, info, ended=terminated or truncated), reward, terminated, truncated, info
+
+    def _with_mask(self, obs, info, ended: bool):
+        if MASK_KEY not in info:
+            raise EnvError(f"environment '{self._env_id}' put no '{MASK_KEY}' in its info at episode step "
+                           f"{self._step}; an env with env.action_mask=info must report it on every reset and step")
+        mask = np.asarray(info[MASK_KEY]).astype(bool).reshape(-1)
+        if mask.shape != (self._count,):
+            raise EnvError(f"environment '{self._env_id}' reported an action mask of shape {mask.shape} at episode "
+                           f"step {self._step}; it needs one entry per action ({self._count})")
+        if not ended and not mask.any():
+            raise EnvError(f"environment '{self._env_id}' offered no legal action at episode step {self._step} "
+                           "(its action mask is all false) while the episode goes on")
+        return {**obs, MASK_KEY: mask} if self._dict else {"obs": obs, MASK_KEY: mask}
+
+
+def observation_space_of(env_id: str, space: gym.Space, masked: bool) -> ObsSpace:
+    """``ObsSpace.from_gym`` with its refusal turned into an EnvError naming the env."""
+    try:
+        return ObsSpace.from_gym(space, mask=masked)
+    except UnsupportedSpace as error:
+        raise EnvError(f"environment '{env_id}': {error}; wrap it into one of those spaces") from None
+
+
 def make_vec_env(env_id: str, num_envs: int = 1, seed: int = 0, vectorization: str = "sync",
-                 env_kwargs: dict | None = None, atari: Any = None) -> VecEnv:
+                 env_kwargs: dict | None = None, atari: Any = None, action_mask: str = "auto") -> VecEnv:
     """`num_envs` copies of `env_id` behind one `VecEnv`, reset with `seed` (env i gets `seed + i`).
 
     vectorization: "sync" steps the envs in this process (best for cheap envs such as CartPole); "async" runs one
     worker process per env (best when a single env step is expensive). Atari ids use ale-py's native vector env
     (see rlkit.atari) whatever `vectorization` says, with training rewards clipped when `atari.clip_rewards`.
+    `action_mask` as for `make_env`.
     """
     if vectorization not in VECTORIZATIONS:
         raise EnvError(f"unknown vectorization {vectorization!r}; use one of {', '.join(VECTORIZATIONS)}")
     if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
         raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     if is_atari(env_id):
+        if action_mask in ("info", "obs"):
+            raise EnvError(f"'{env_id}' is an Atari game, which has no action mask; set env.action_mask=none")
         options = atari or AtariConfig()
         vec = VecEnv(make_atari_vector(env_id, num_envs, options), clip_rewards=options.clip_rewards)
         vec.reset(seed=seed)
@@ -70,10 +163,14 @@ def make_vec_env(env_id: str, num_envs: int = 1, seed: int = 0, vectorization: s
     env_kwargs = dict(env_kwargs or {})
     # Validate with one env in this process first: a bad id or space is then one clean line, not a traceback
     # from inside N worker processes.
-    make_env(env_id, env_kwargs=env_kwargs).close()
-    env_fns = [functools.partial(_make_unchecked, env_id, None, env_kwargs)] * num_envs
+    probe = make_env(env_id, env_kwargs=env_kwargs, action_mask=action_mask)
+    masked = probe.rlkit_action_mask == "obs"
+    source = "info" if isinstance(probe, InfoActionMask) else ("obs" if masked else "none")
+    probe.close()
+    env_fns = [functools.partial(_make_unchecked, env_id, None, env_kwargs, source)] * num_envs
     vector_cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
-    vec = VecEnv(vector_cls(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP))
+    vec = VecEnv(vector_cls(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP), masked=masked,
+                 env_id=env_id)
     vec.reset(seed=seed)
     return vec
 
@@ -104,10 +201,13 @@ class VecStep:
 class VecEnv:
     """A Gymnasium vector env in same-step autoreset mode, returning `VecStep`s and tracking episode statistics.
 
-    Spaces are those of a single env: `observation_space` (Box), `action_space` (Discrete).
+    Spaces are those of a single env: `observation_space` (Gymnasium's), `obs_space` (rlkit's, whose storage
+    `obs_shape` / `obs_dtype` the observations come in), `action_space` (Discrete). `masked`: the observation's
+    `action_mask` key holds the legal actions.
     """
 
-    def __init__(self, vector_env: gym.vector.VectorEnv, clip_rewards: bool = False):
+    def __init__(self, vector_env: gym.vector.VectorEnv, clip_rewards: bool = False, masked: bool = False,
+                 env_id: str = "env"):
         if vector_env.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
             # Any other mode would hand out transitions from a terminal obs to a reset obs (or no-op steps).
             raise ValueError("VecEnv needs a vector env built with autoreset_mode=AutoresetMode.SAME_STEP")
@@ -116,8 +216,9 @@ class VecEnv:
         self.observation_space: gym.spaces.Box = vector_env.single_observation_space
         self.action_space: gym.spaces.Discrete = vector_env.single_action_space
         self.num_actions: int = int(self.action_space.n)
-        self.obs_shape: tuple = tuple(self.observation_space.shape)
-        self.obs_dtype: np.dtype = np.dtype(self.observation_space.dtype)
+        self.obs_space: ObsSpace = observation_space_of(env_id, self.observation_space, masked)
+        self.obs_shape: tuple = self.obs_space.shape
+        self.obs_dtype: np.dtype = self.obs_space.dtype
         # float64 sums so long episodes of small rewards do not lose precision.
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
@@ -146,7 +247,7 @@ class VecEnv:
         obs, _ = self._vec.reset(seed=seed)
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return obs
+        return self.obs_space.pack(obs)
 
     def step(self, actions: np.ndarray) -> VecStep:
         """Step every env with `actions`: (N,) int in [0, num_actions). Ended episodes are reset on the same step."""
@@ -179,13 +280,13 @@ class VecEnv:
         self._returns += rewards
         self._lengths += 1
         done = terminated | truncated
-        next_obs = obs
+        obs = next_obs = self.obs_space.pack(obs)
         episodes: list[tuple[float, int]] = []
         if done.any():
             next_obs = obs.copy()
             final_obs = infos["final_obs"]
             for i in np.flatnonzero(done):
-                next_obs[i] = final_obs[i]
+                next_obs[i] = self.obs_space.pack(final_obs[i])
                 episodes.append((float(self._returns[i]), int(self._lengths[i])))
             self._returns[done] = 0.0
             self._lengths[done] = 0
@@ -212,20 +313,36 @@ class VecEnv:
 
 
 def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
-    """Raise `EnvError` unless the spaces are ones rlkit's agents can use: Discrete actions from 0, Box obs."""
+    """Raise `EnvError` unless the spaces are ones rlkit's agents can use: Discrete actions from 0, observations
+    of the spaces rlkit/spaces.py takes (Box, Discrete, MultiDiscrete, MultiBinary, Dict / Tuple of these)."""
     if not isinstance(action_space, gym.spaces.Discrete):
         raise EnvError(f"environment '{env_id}' has action space {action_space}; rlkit's agents need Discrete "
                        "actions (pick an env with a Discrete action space or wrap it to discretise its actions)")
     if int(action_space.start) != 0:
         raise EnvError(f"environment '{env_id}' has action space {action_space}; rlkit's agents need Discrete "
                        "actions numbered from 0 (wrap it to shift the actions)")
-    if not isinstance(observation_space, gym.spaces.Box):
-        raise EnvError(f"environment '{env_id}' has observation space {observation_space}; rlkit needs a Box "
-                       "observation space (wrap it, e.g. with gymnasium.wrappers.FlattenObservation)")
+    observation_space_of(env_id, observation_space, masked=False)
 
 
-def _make_unchecked(env_id: str, render_mode: str | None, env_kwargs: dict) -> gym.Env:
-    """gym.make with Gymnasium's and import errors turned into one-line `EnvError`s; also the worker env factory."""
+def _make_unchecked(env_id: str, render_mode: str | None, env_kwargs: dict, action_mask: str = "none") -> gym.Env:
+    """gym.make with Gymnasium's and import errors turned into one-line `EnvError`s; also the worker env factory
+    (``action_mask='info'`` wraps the env in ``InfoActionMask``)."""
+    env = _without_text(_make_registered(env_id, render_mode, env_kwargs))
+    return InfoActionMask(env, env_id) if action_mask == "info" else env
+
+
+def _without_text(env: gym.Env) -> gym.Env:
+    """Drop a Dict observation's Text keys (MiniGrid's mission string) inside the env, before vectorisation: they
+    are not a network input, and strings need not travel between processes or sit in the replay."""
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Dict) and any(is_text(sub) for sub in space.spaces.values()):
+        kept = [key for key, sub in space.spaces.items() if not is_text(sub)]
+        if kept:
+            return gym.wrappers.FilterObservation(env, kept)
+    return env
+
+
+def _make_registered(env_id: str, render_mode: str | None, env_kwargs: dict) -> gym.Env:
     module, _, name = env_id.rpartition(":")
     if name.startswith("rlkit/"):
         import rlkit.envs  # noqa: F401  (registers rlkit's own ids, e.g. rlkit/Jamming-v0)

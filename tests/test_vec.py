@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rlkit.errors import EnvError
-from rlkit.vec import VecEnv, make_env, make_vec_env
+from rlkit.vec import VecEnv, check_spaces, make_env, make_vec_env
 
 COUNTER = "toy_envs:Counter-v0"
 # Episode lengths 2..8 drawn per episode from each env's seeded RNG; the TimeLimit at 6 truncates lengths 7 and 8.
@@ -148,9 +148,12 @@ def test_continuous_actions_rejected(env_id):
         make_vec_env(env_id, num_envs=2, vectorization="async")
 
 
-def test_non_box_observations_rejected():
-    with pytest.raises(EnvError, match="'FrozenLake-v1' has observation space Discrete.*needs a Box"):
-        make_env("FrozenLake-v1")
+def test_unsupported_observations_rejected(monkeypatch):
+    env = make_env("CartPole-v1")  # a valid env, given a space rlkit cannot take
+    space = gym.spaces.Graph(gym.spaces.Box(0, 1, (2,)), None)
+    with pytest.raises(EnvError, match="environment 'CartPole-v1': observation space is Graph.*Dict/Tuple"):
+        check_spaces("CartPole-v1", space, env.action_space)
+    env.close()
 
 
 def test_bad_arguments_rejected():

@@ -100,3 +100,88 @@ class ImageEnv(gym.Env):
 
 if "Image-v0" not in gym.registry:
     gym.register(id="Image-v0", entry_point=ImageEnv)
+
+
+class CueEnv(gym.Env):
+    """Dict observations: {"cue": Discrete(3), "grid": uint8 (6, 6, 3) image (channels last), "noise": Box (2,)}.
+    The action equal to the cue pays 1 (the image shows the cue too, in its channel); episodes last 5 steps. A
+    greedy policy that reads the cue earns 5."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, render_mode=None):
+        self.observation_space = gym.spaces.Dict({
+            "cue": gym.spaces.Discrete(3),
+            "grid": gym.spaces.Box(0, 255, shape=(6, 6, 3), dtype=np.uint8),
+            "noise": gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32),
+            "mission": gym.spaces.Text(20, charset="abcdefghijklmnopqrstuvwxyz "),
+        })
+        self.action_space = gym.spaces.Discrete(3)
+        self._cue, self._t = 0, 0
+
+    def _obs(self):
+        grid = np.zeros((6, 6, 3), np.uint8)
+        grid[..., self._cue] = 255
+        return {"cue": self._cue, "grid": grid, "noise": self.np_random.uniform(-1, 1, 2).astype(np.float32),
+                "mission": "match the cue"}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._cue, self._t = int(self.np_random.integers(3)), 0
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(action == self._cue)
+        self._cue, self._t = int(self.np_random.integers(3)), self._t + 1
+        return self._obs(), reward, False, self._t >= 5, {}
+
+
+class MaskTrapEnv(gym.Env):
+    """Legal-action masks: 4 actions, one of which (drawn each step) is illegal; taking it ends the episode with
+    reward -10 (terminated), any other action pays 1; episodes last 10 steps. ``mask_in``: 'info' reports the legal
+    actions as info["action_mask"], 'obs' as a Dict observation's action_mask key. ``MaskTrapEnv.illegal_taken``
+    counts illegal actions over every instance in this process (the tests' witness). With ``empty_mask_at`` the
+    mask offers no legal action at that episode step (the all-illegal error)."""
+
+    metadata = {"render_modes": []}
+    illegal_taken = 0
+
+    def __init__(self, mask_in: str = "info", empty_mask_at: int | None = None, render_mode=None):
+        self.mask_in, self.empty_mask_at = mask_in, empty_mask_at
+        state = gym.spaces.Box(0.0, 10.0, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(4)
+        self.observation_space = state if mask_in == "info" else gym.spaces.Dict(
+            {"state": state, "action_mask": gym.spaces.MultiBinary(4)})
+        self._t, self._illegal = 0, 0
+
+    def _out(self):
+        mask = np.ones(4, np.int8)
+        mask[self._illegal] = 0
+        if self.empty_mask_at is not None and self._t == self.empty_mask_at:
+            mask[:] = 0
+        state = np.array([self._t, self._illegal], np.float32)
+        if self.mask_in == "info":
+            return state, {"action_mask": mask}
+        return {"state": state, "action_mask": mask}, {}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t, self._illegal = 0, int(self.np_random.integers(4))
+        return self._out()
+
+    def step(self, action):
+        if int(action) == self._illegal:
+            MaskTrapEnv.illegal_taken += 1
+            self._t += 1
+            obs, info = self._out()
+            return obs, -10.0, True, False, info
+        self._t += 1
+        self._illegal = int(self.np_random.integers(4))
+        obs, info = self._out()
+        return obs, 1.0, False, self._t >= 10, info
+
+
+for _env_id, _entry_point, _kwargs in (("Cue-v0", CueEnv, {}), ("MaskTrap-v0", MaskTrapEnv, {"mask_in": "info"}),
+                                       ("MaskTrapObs-v0", MaskTrapEnv, {"mask_in": "obs"})):
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point=_entry_point, kwargs=_kwargs)

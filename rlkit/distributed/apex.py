@@ -53,12 +53,13 @@ class ApexDriver:
         self.step = self.updates = self.episodes = 0
         self.chores = Chores(config, run_dir, progress, resumed=checkpoint is not None, restart=restart)
         self.run_dir = self.chores.run_dir
-        self.eval_env = make_env(cfg.env.id, env_kwargs=cfg.env.kwargs, atari=cfg.env.atari)
-        space = self.eval_env.observation_space
-        self.obs_shape, self.obs_dtype = tuple(space.shape), np.dtype(space.dtype)
+        self.eval_env = make_env(cfg.env.id, env_kwargs=cfg.env.kwargs, atari=cfg.env.atari,
+                                 action_mask=cfg.env.action_mask)
+        self.obs_space = self.eval_env.rlkit_obs_space
+        self.obs_shape, self.obs_dtype = self.obs_space.shape, self.obs_space.dtype
         self.num_actions = int(self.eval_env.action_space.n)
         self.agent = build_or_restore_agent(cfg, checkpoint, self.obs_shape, self.obs_dtype, self.num_actions,
-                                            self.device)
+                                            self.device, self.obs_space)
         self.num_actors = cfg.distributed.num_actors
         self.replay = ShardedReplay(cfg, self.num_actors, self.obs_shape, self.obs_dtype, self.num_actions)
         self.actor_restarts, self._weights_version, self.dead = 0, -1, set()
@@ -262,7 +263,7 @@ class ApexDriver:
 
     def spaces(self) -> dict[str, Any]:
         return {"obs_shape": list(self.obs_shape), "obs_dtype": str(self.obs_dtype), "num_actions": self.num_actions,
-                "env_id": self.config.env.id}
+                "env_id": self.config.env.id, "obs_space": self.obs_space.to_dict()}
 
     def loop_state(self) -> dict[str, Any]:
         return {"actor_restarts": self.actor_restarts}

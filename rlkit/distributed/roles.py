@@ -67,9 +67,9 @@ class ActorRole:
         self.epsilon = actor_epsilon(index, num_actors, dist.eps_base, dist.eps_alpha)
         seed = actor_seed(cfg.seed, index)  # env i gets seed + i: no overlap between actors however many envs
         self.env = make_vec_env(cfg.env.id, cfg.env.num_envs, seed, cfg.env.vectorization, cfg.env.kwargs,
-                                cfg.env.atari)
+                                cfg.env.atari, cfg.env.action_mask)
         self.agent = build_agent(cfg, self.env.obs_shape, self.env.obs_dtype, self.env.num_actions,
-                                 resolve_device("cpu"))
+                                 resolve_device("cpu"), self.env.obs_space)
         self.agent.rng = np.random.default_rng(seed)
         self.agent.exploring = True  # noisy nets: actors act with exploration noise
         apply_threads(cfg.threads, self.agent.online, cfg.env.num_envs)  # an actor's forward: one row per env

@@ -146,6 +146,10 @@ def export_checkpoint(
         raise RlkitError(f"'{checkpoint_path}' is a puzzle cost-to-go network, used by search (rlkit solve), not an "
                          "env policy; rlkit export takes checkpoints of env agents")
     agent, config = agent_from_checkpoint(payload, "cpu")
+    if not agent.obs_space.plain_box:
+        raise RlkitError(f"'{checkpoint_path}' acts on {agent.obs_space.describe()} observations"
+                         f"{' with an action mask' if agent.obs_space.mask_key else ''}; rlkit export takes agents "
+                         "of one Box observation for now (use load_agent to embed this one with torch)")
     agent.online.eval()  # what a deployment runs: batch norm on running statistics; also what parity compares with
     trained = config.agent.net.quant
     mode = _resolve_mode(quantize, trained, checkpoint_path)

@@ -64,6 +64,7 @@ class Chores:
         self.eval_seconds = 0.0
         self.stop_signal: int | None = None
         self.closed = False
+        self.observer: Any = None  # observer(step, mean) after each evaluation (rlkit.run.train's argument)
 
     # -- the run directory ----------------------------------------------------------------------------------------
     def claim(self) -> None:
@@ -146,6 +147,8 @@ class Chores:
             self.show(loop.step)
         else:
             print(f"{self.unit} {loop.step:>9,}/{self.config.train.total_steps:,}  {loop.progress_line()}", flush=True)
+        if self.observer is not None:
+            self.observer(loop.step, self.last_eval[0])
         return self.last_eval
 
     # -- progress -------------------------------------------------------------------------------------------------
@@ -188,6 +191,12 @@ class Chores:
         """Check the checkpoint's spaces against the loop's, then restore counters and RNG states; returns the
         checkpoint's trainer state (for the loop's own ``loop_state`` keys)."""
         saved, now = payload.get("spaces", {}), loop.spaces()
+        if "obs_space" in saved and saved["obs_space"] != now.get("obs_space", saved["obs_space"]):
+            self.release(loop)
+            raise CheckpointError(f"cannot resume '{self.run_dir}': its checkpoint has observations "
+                                  f"{ObsSpace.from_dict(saved['obs_space']).describe()}, but this config's env gives "
+                                  f"{ObsSpace.from_dict(now['obs_space']).describe()}; resume with the env it was "
+                                  "trained on")
         for key in ("obs_shape", "obs_dtype", "num_actions"):
             if key in saved and key in now and list(np.atleast_1d(saved[key])) != list(np.atleast_1d(now[key])):
                 self.release(loop)

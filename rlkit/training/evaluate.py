@@ -21,6 +21,7 @@ from rlkit.config import Config, config_from_dict
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, EnvError, RlkitError
 from rlkit.outputs import claim_output
+from rlkit.spaces import MASK_KEY, ObsSpace
 from rlkit.vec import make_env
 
 
@@ -59,9 +60,10 @@ def agent_from_checkpoint(payload: dict[str, Any], device: str = "cpu") -> tuple
     try:
         config = config_from_dict(payload["config"])
         spaces = payload["spaces"]
+        obs_space = ObsSpace.of_spaces(spaces) if config.puzzle.name is None else None
         agent = build_agent(config, spaces["obs_shape"], spaces["obs_dtype"], spaces["num_actions"],
-                            resolve_device(device))
-    except (RlkitError, KeyError, TypeError) as error:
+                            resolve_device(device), obs_space)
+    except (RlkitError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint '{path}' has an unusable config or spaces entry ({error})") from None
     try:
         agent.load_state_dict(payload["agent"])
@@ -123,7 +125,8 @@ def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0, seed
         done = False
         while not done:
             if epsilon > 0 and rng.random() < epsilon:
-                action = int(rng.integers(num_actions))
+                legal = obs.get(MASK_KEY) if isinstance(obs, dict) else None
+                action = int(rng.choice(np.flatnonzero(legal)) if legal is not None else rng.integers(num_actions))
             else:
                 action = agent.act(obs, 0.0)
             obs, reward, terminated, truncated, _ = env.step(action)
@@ -160,7 +163,8 @@ def evaluate_checkpoint(
     env_id = env_id or config.env.id
     same_env = env_id == config.env.id
     env = make_env(env_id, render_mode="rgb_array" if video_dir else None,
-                   env_kwargs=config.env.kwargs if same_env else None, atari=config.env.atari)
+                   env_kwargs=config.env.kwargs if same_env else None, atari=config.env.atari,
+                   action_mask=config.env.action_mask if same_env else "auto")
     try:
         _check_compatible(env, payload["spaces"], env_id)
         if video_dir is not None:
@@ -184,12 +188,13 @@ def puzzle_solve_rates(path: str | Path, states_per_depth: int, seed: int = 0) -
 
 
 def _check_compatible(env: Any, spaces: dict[str, Any], env_id: str) -> None:
-    obs_shape = tuple(env.observation_space.shape)
-    want_shape = tuple(spaces["obs_shape"])
-    if obs_shape != want_shape or int(env.action_space.n) != int(spaces["num_actions"]):
+    have, want = env.rlkit_obs_space, ObsSpace.of_spaces(spaces)
+    same = have.shape == want.shape if have.plain_box and want.plain_box else have == want
+    if not same or int(env.action_space.n) != int(spaces["num_actions"]):
         raise EnvError(
-            f"env '{env_id}' has observations {obs_shape} and {env.action_space.n} actions, but the checkpoint "
-            f"expects observations {want_shape} and {spaces['num_actions']} actions; pick an env with matching spaces"
+            f"env '{env_id}' has observations {have.describe()} and {env.action_space.n} actions, but the "
+            f"checkpoint expects observations {want.describe()} and {spaces['num_actions']} actions; pick an env "
+            "with matching spaces"
         )
 
 

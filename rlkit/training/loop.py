@@ -21,6 +21,8 @@ import torch
 
 from rlkit.agents.registry import build_agent
 from rlkit.config import Config, config_to_dict
+from rlkit.errors import ActionMaskError
+from rlkit.spaces import ObsSpace
 from rlkit.training.evaluate import agent_from_checkpoint, run_episodes, warm_start
 from rlkit.replay import build_replay, read_replay_step
 from rlkit.seeding import eval_seed, train_env_seed
@@ -74,15 +76,16 @@ class EnvLoop:
         """Envs, replay and agent (the agent's weights come from ``checkpoint`` when resuming)."""
         config, seed, env_cfg = self.config, self.config.seed, self.config.env
         self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, seed, env_cfg.vectorization, env_cfg.kwargs,
-                                env_cfg.atari)
-        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari)
+                                env_cfg.atari, env_cfg.action_mask)
+        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari,
+                                 action_mask=env_cfg.action_mask)
         replay = config.replay
         self.replay = build_replay(replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
                                    config.agent.n_step, config.agent.gamma, seed=seed + 1, storage=replay.storage,
                                    prioritized=replay.prioritized, alpha=replay.alpha, beta=replay.beta,
                                    eps=replay.priority_eps, num_actions=self.env.num_actions)
         self.agent = build_or_restore_agent(config, checkpoint, self.env.obs_shape, self.env.obs_dtype,
-                                            self.env.num_actions, self.device)
+                                            self.env.num_actions, self.device, self.env.obs_space)
 
     def close(self) -> None:
         """Close the envs (if still open) and give the run directory up; ``run`` ends with this."""
@@ -111,7 +114,7 @@ class EnvLoop:
                 # and SB3): no network forward, whatever the epsilon schedule says at that step.
                 epsilon = (1.0 if self.step < train_cfg.learning_starts else
                            epsilon_at(self.step, cfg.exploration.start, cfg.exploration.end, decay_steps))
-                actions = agent.act(obs, epsilon)
+                actions = act_or_explain(agent, obs, epsilon, self.step)
                 # The step runs while this iteration's updates do (in ale-py's threads or AsyncVectorEnv's
                 # processes), so the updates sample a replay that lacks only the step in flight.
                 env.step_async(actions)
@@ -217,10 +220,10 @@ class EnvLoop:
 
 
 def build_or_restore_agent(config: Config, checkpoint: dict[str, Any] | None, obs_shape: tuple, obs_dtype: Any,
-                           num_actions: int, device: torch.device) -> Any:
+                           num_actions: int, device: torch.device, obs_space: ObsSpace | None = None) -> Any:
     """A new agent (warm-started from ``agent.init_from`` when set), or the checkpoint's agent on ``device``."""
     if checkpoint is None:
-        agent = build_agent(config, obs_shape, obs_dtype, num_actions, device)
+        agent = build_agent(config, obs_shape, obs_dtype, num_actions, device, obs_space)
         if config.agent.init_from:
             warm_start(agent, config.agent.init_from, obs_shape, num_actions)
         return agent
@@ -247,7 +250,15 @@ def evaluate_greedily(config: Config, agent: Any, eval_env: Any, writer: Any, st
 def env_spaces(env: Any, env_id: str) -> dict[str, Any]:
     """The spaces entry of an env loop's checkpoint: what ``agent_from_checkpoint`` rebuilds the agent for."""
     return {"obs_shape": list(env.obs_shape), "obs_dtype": str(env.obs_dtype), "num_actions": env.num_actions,
-            "env_id": env_id}
+            "env_id": env_id, "obs_space": env.obs_space.to_dict()}
+
+
+def act_or_explain(agent: Any, obs: Any, epsilon: float, step: int) -> Any:
+    """``agent.act``, with an observation that has no legal action reported at the loop's env step."""
+    try:
+        return agent.act(obs, epsilon)
+    except ActionMaskError as error:
+        raise ActionMaskError(f"at env step {step:,}: {error}") from None
 
 
 def mean_or_nan(values: Any) -> float:

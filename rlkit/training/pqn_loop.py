@@ -23,7 +23,7 @@ from rlkit.config import Config
 from rlkit.seeding import train_env_seed
 from rlkit.threads import apply_threads
 from rlkit.training.chores import Chores, start_run
-from rlkit.training.loop import (TrainResult, build_or_restore_agent, env_spaces, episode_progress,
+from rlkit.training.loop import (TrainResult, act_or_explain, build_or_restore_agent, env_spaces, episode_progress,
                                  evaluate_greedily, mean_or_nan)
 from rlkit.training.schedules import epsilon_at
 from rlkit.vec import make_env, make_vec_env
@@ -41,10 +41,11 @@ class PQNLoop:
         self.run_dir = self.chores.run_dir
         env_cfg = config.env
         self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, config.seed, env_cfg.vectorization, env_cfg.kwargs,
-                                env_cfg.atari)
-        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari)
+                                env_cfg.atari, env_cfg.action_mask)
+        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari,
+                                 action_mask=env_cfg.action_mask)
         self.agent = build_or_restore_agent(config, checkpoint, self.env.obs_shape, self.env.obs_dtype,
-                                            self.env.num_actions, self.device)
+                                            self.env.num_actions, self.device, self.env.obs_space)
         rollout = config.pqn.rollout_steps * self.env.num_envs
         self.minibatch = rollout // config.pqn.minibatches
         self.threads = apply_threads(config.threads, self.agent.online, max(self.minibatch, self.env.num_envs))
@@ -78,7 +79,7 @@ class PQNLoop:
                 previous = self.step
                 epsilon = epsilon_at(self.step, cfg.exploration.start, cfg.exploration.end, decay_steps)
                 for t in range(steps):
-                    actions = agent.act(obs, epsilon)
+                    actions = act_or_explain(agent, obs, epsilon, self.step + t * envs)
                     out = env.step(actions)
                     buffers.store(t, obs, actions, out)
                     obs = out.obs
