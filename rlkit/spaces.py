@@ -30,6 +30,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlkit.obs_keys import flatten_obs
+
 MASK_KEY = "action_mask"
 KINDS = ("box", "discrete", "multi_discrete", "multi_binary")
 
@@ -204,7 +206,7 @@ class ObsSpace:
             return obs
         if isinstance(obs, np.ndarray) and obs.dtype.names is not None:
             raise ValueError(f"observation has fields {obs.dtype.names}, expected {self.dtype.names}")
-        flat = _flatten_obs(obs)
+        flat = flatten_obs(obs)
         batch: tuple[int, ...] | None = None
         values = []
         for field in self.fields:
@@ -308,21 +310,6 @@ def is_text(space: gym.Space) -> bool:
         return isinstance(space.sample(), str)
     except Exception:  # noqa: BLE001 (a space that cannot sample is not a string space we can recognise)
         return False
-
-
-def _flatten_obs(obs: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested dict/tuple observation as {dotted key: value}."""
-    if isinstance(obs, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in obs.items():
-            out.update(_flatten_obs(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(obs, tuple):
-        out = {}
-        for index, value in enumerate(obs):
-            out.update(_flatten_obs(value, f"{prefix}.{index}" if prefix else str(index)))
-        return out
-    return {prefix: obs}
 
 
 def _describe_field(field: ObsField) -> str:

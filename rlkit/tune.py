@@ -108,7 +108,9 @@ def tune(config_path: str | Path, overrides: list[str] | tuple[str, ...], trials
     try:
         with warnings.catch_warnings():  # Optuna marks heartbeats "experimental"
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = optuna.storages.RetryFailedTrialCallback(3)
+            retry_class = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or \
+                optuna.storages.RetryFailedTrialCallback  # Optuna < 4.9's name
+            retry = retry_class(3)
             rdb = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, **{stale: retry})
     except Exception as error:  # noqa: BLE001 (SQLAlchemy's errors are many; all mean a bad URL or database)
         raise RlkitError(f"cannot open study storage '{url}' ({str(error).splitlines()[0][:120]}); give "

@@ -153,8 +153,12 @@ def onnx_latency_us(path: str | Path, runs: int = 1000, threads: int = 1, warmup
     from .runtime import load_policy
 
     policy = load_policy(path, threads=threads)
-    batch, _ = policy.preprocess(example_obs(policy.obs_shape, policy.obs_dtype))
-    feed, names = {policy.input_name: batch}, [policy.output_name]
+    if policy.inputs:  # one input per observation key
+        feed = policy.example_feed()
+    else:
+        batch, _ = policy.preprocess(example_obs(policy.obs_shape, policy.obs_dtype))
+        feed = {policy.input_name: batch}
+    names = [policy.output_name]
     run = policy.session.run
     for _ in range(warmup):
         run(names, feed)

@@ -43,6 +43,7 @@ from rlkit.outputs import claim_output, disk_full_message, removed_on_failure
 
 from .cost_model import analyze_onnx, summarize_layers
 from .graph import INPUT, OUTPUT, export_network
+from .keyed import Q_OUTPUT, export_keyed
 from .parity import AgentEnv, ReturnKept, parity_check, record_observations, return_kept
 from .runtime import METADATA_FORMAT, METADATA_VERSION, load_policy, metadata_path
 
@@ -146,13 +147,14 @@ def export_checkpoint(
         raise RlkitError(f"'{checkpoint_path}' is a puzzle cost-to-go network, used by search (rlkit solve), not an "
                          "env policy; rlkit export takes checkpoints of env agents")
     agent, config = agent_from_checkpoint(payload, "cpu")
-    if not agent.obs_space.plain_box:
-        raise RlkitError(f"'{checkpoint_path}' acts on {agent.obs_space.describe()} observations"
-                         f"{' with an action mask' if agent.obs_space.mask_key else ''}; rlkit export takes agents "
-                         "of one Box observation for now (use load_agent to embed this one with torch)")
     agent.online.eval()  # what a deployment runs: batch norm on running statistics; also what parity compares with
     trained = config.agent.net.quant
     mode = _resolve_mode(quantize, trained, checkpoint_path)
+    if not agent.obs_space.plain_box and mode != "none":
+        raise RlkitError(f"'{checkpoint_path}' acts on {agent.obs_space.describe()} observations"
+                         f"{' with an action mask' if agent.obs_space.mask_key else ''}, which export in fp32 "
+                         "(one graph input per key); int8 and ternary exports take agents of one Box observation: "
+                         "drop --quantize")
     keep_fp32 = tuple(keep_fp32)
     if mode == "int8-ptq" and config.agent.critic.type == "iqn":
         # measured: 50% greedy agreement and 9% of the return kept on configs/cartpole_iqn.yaml's agent; the cosine
@@ -190,8 +192,11 @@ def _export_with(env: AgentEnv, agent: Any, config: Any, mode: str, out_path: Pa
                  calibration: Any, observations: Any, count: int, parity: bool,
                  keep_fp32: tuple[str, ...]) -> ExportReport:
     ternary: list[str] = []
+    inputs: list[dict[str, Any]] | None = None
     try:
-        if mode == "int8-ptq":
+        if not agent.obs_space.plain_box:
+            inputs = export_keyed(agent, out_path)
+        elif mode == "int8-ptq":
             calibration_set = _observations(calibration, agent, env, count, CALIBRATION_SEED)
             with tempfile.TemporaryDirectory() as scratch:
                 fp32_path = Path(scratch) / "fp32.onnx"
@@ -202,7 +207,7 @@ def _export_with(env: AgentEnv, agent: Any, config: Any, mode: str, out_path: Pa
             ternary = export_network(agent.online, agent.obs_shape, out_path)
     except ValueError as error:
         raise RlkitError(f"cannot export '{checkpoint_path}': {error}") from None
-    _write_metadata(out_path, agent, config, mode, ternary, str(checkpoint_path))
+    _write_metadata(out_path, agent, config, mode, ternary, str(checkpoint_path), inputs)
     parity_set = _observations(observations, agent, env, count, PARITY_SEED) if parity else None
     agreement = max_dq = max_regret = float("nan")
     returns = reference = None
@@ -340,6 +345,9 @@ def _observations(given: Any, agent: Any, env: AgentEnv, count: int, seed: int) 
 
 def _image_scale(agent: Any, config: Any) -> float:
     # CNN torsos divide uint8 frames by 255 inside forward; the exported graph takes floats already scaled.
+    # (A keyed graph takes each key raw: its casts and scales are inside.)
+    if not agent.obs_space.plain_box:
+        return 1.0
     return 1.0 / 255.0 if agent.obs_dtype == np.uint8 and config.agent.net.torso in CNN_TORSOS else 1.0
 
 
@@ -368,7 +376,8 @@ def _critic_metadata(agent: Any, config: Any) -> dict[str, Any]:
             "support": [float(v) for v in support]}
 
 
-def _write_metadata(out_path: Path, agent: Any, config: Any, mode: str, ternary: list[str], source: str) -> None:
+def _write_metadata(out_path: Path, agent: Any, config: Any, mode: str, ternary: list[str], source: str,
+                    inputs: list[dict[str, Any]] | None = None) -> None:
     metadata = {
         "format": METADATA_FORMAT, "version": METADATA_VERSION,
         "input_name": INPUT, "output_name": OUTPUT,
@@ -382,5 +391,8 @@ def _write_metadata(out_path: Path, agent: Any, config: Any, mode: str, ternary:
                    "agent": config.agent.name, "torso": config.agent.net.torso, "hidden": config.agent.net.hidden,
                    "dueling": config.agent.dueling},
     }
+    if inputs is not None:  # one graph input per observation key (rlkit/edge/keyed.py)
+        metadata.update({"inputs": inputs, "q_output": Q_OUTPUT, "input_name": None,
+                         "preprocessing": {"input_dtype": "per key", "scale": 1.0}})
     metadata_path(out_path).write_text(json.dumps(metadata, indent=2))
 

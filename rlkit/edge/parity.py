@@ -19,6 +19,7 @@ from rlkit.errors import RlkitError
 from rlkit.training.evaluate import run_episodes
 from rlkit.vec import make_env
 
+from .keyed import ILLEGAL_Q
 from .runtime import load_policy
 
 
@@ -48,13 +49,14 @@ def record_observations(agent: Any, env: Any, count: int, epsilon: float = 0.0, 
     """
     recorded: list[np.ndarray] = []
     episode = 0
+    space = getattr(agent, "obs_space", None)  # a Dict observation is recorded packed (rlkit/spaces.py)
     with torch.inference_mode():
         while len(recorded) < count:
             obs, _ = env.reset(seed=seed + episode)
             episode += 1
             done = False
             while not done and len(recorded) < count:
-                recorded.append(np.asarray(obs))
+                recorded.append(space.pack(obs) if space is not None else np.asarray(obs))
                 obs, _, terminated, truncated, _ = env.step(agent.act(obs, epsilon))
                 done = terminated or truncated
     return np.stack(recorded)
@@ -70,6 +72,9 @@ def parity_check(agent: Any, onnx_path: str | Path, observations: np.ndarray) ->
     policy = load_policy(onnx_path)
     onnx_q = policy.q_values(observations)
     torch_q = agent.q_values(observations).cpu().numpy()
+    legal = agent.obs_space.mask_of(observations) if hasattr(agent, "obs_space") else None
+    if legal is not None:  # a masked policy's Q of an illegal action is ILLEGAL_Q, on both sides
+        torch_q = np.where(legal, torch_q, np.float32(ILLEGAL_Q))
     onnx_actions = onnx_q.argmax(1)
     agreement = float(np.mean(onnx_actions == torch_q.argmax(1)))
     regret = torch_q.max(1) - np.take_along_axis(torch_q, onnx_actions[:, None], 1)[:, 0]
@@ -96,7 +101,8 @@ class AgentEnv:
         """The env, or None when this machine cannot make it (``error`` then says why)."""
         if self.env is None and self.error is None:
             try:
-                self.env = make_env(self.config.env.id, env_kwargs=self.config.env.kwargs, atari=self.config.env.atari)
+                self.env = make_env(self.config.env.id, env_kwargs=self.config.env.kwargs, atari=self.config.env.atari,
+                                    action_mask=self.config.env.action_mask)
             except RlkitError as error:
                 self.error = error
         return self.env

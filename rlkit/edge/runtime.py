@@ -5,6 +5,11 @@
     action = policy.act(obs)                       # one observation (*obs_shape) -> int
     actions = policy.act(batch)                    # (B, *obs_shape) -> (B,) int64
     q = policy.q_values(batch)                     # (B, num_actions) float32
+    action = policy.act({"image": ..., "action_mask": ...})   # a Dict / masked agent's export: a dict in
+
+A Dict (or masked) agent's graph takes one input per key (metadata ``inputs``); ``act`` then takes the observation
+as the env hands it out (a dict of arrays, single or batched, nested dicts as dotted keys), and its Q-values come
+masked from the graph: illegal actions never win the argmax, and epsilon explores the legal ones only.
 
 This module imports numpy, json, onnxruntime and ``rlkit.errors`` (plain Python) and nothing else, so a device that
 cannot install torch can still act. The metadata file (written by ``rlkit.edge.export``) says how to feed the
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from rlkit.errors import RlkitError  # plain Python: keeps this module free of torch
+from rlkit.obs_keys import flatten_obs  # numpy only
 
 METADATA_FORMAT = "rlkit-edge-policy"
 METADATA_VERSION = 1
@@ -79,13 +85,15 @@ class Policy:
     def __init__(self, session: Any, metadata: dict[str, Any]):
         self.session = session
         self.metadata = metadata
+        self.inputs = metadata.get("inputs")  # keyed graph: [{name, key, shape, dtype, mask}] (rlkit/edge/keyed.py)
+        self.q_output = metadata.get("q_output")
         self.obs_shape = tuple(int(d) for d in metadata["obs_shape"])
-        self.obs_dtype = np.dtype(metadata["obs_dtype"])
+        self.obs_dtype = None if self.inputs else np.dtype(metadata["obs_dtype"])
         self.num_actions = int(metadata["num_actions"])
-        self.input_name = metadata.get("input_name", session.get_inputs()[0].name)
+        self.input_name = metadata.get("input_name") or session.get_inputs()[0].name
         self.output_name = metadata.get("output_name", session.get_outputs()[0].name)
         preprocessing = metadata.get("preprocessing", {})
-        self._input_dtype = np.dtype(preprocessing.get("input_dtype", "float32"))
+        self._input_dtype = np.dtype("float32" if self.inputs else preprocessing.get("input_dtype", "float32"))
         self._scale = float(preprocessing.get("scale", 1.0))
         critic = metadata.get("critic", {"type": "scalar"})
         kind = critic.get("type", "scalar")
@@ -106,16 +114,48 @@ class Policy:
             batch = batch * self._input_dtype.type(self._scale)
         return np.ascontiguousarray(batch), single
 
+    def feed(self, obs: Any) -> tuple[dict[str, np.ndarray], bool]:
+        """The graph's inputs for raw observations ({input name: array}), and whether a single one came in."""
+        if not self.inputs:
+            batch, single = self.preprocess(obs)
+            return {self.input_name: batch}, single
+        flat = flatten_obs(obs)
+        feed, single = {}, None
+        for spec in self.inputs:
+            key, shape = spec["key"], tuple(spec["shape"])
+            if key not in flat:
+                raise PolicyError(f"observation has no key '{key}'; the policy takes "
+                                  f"{', '.join(s['key'] for s in self.inputs)}")
+            value = np.asarray(flat[key]).astype(spec["dtype"], copy=False)
+            one = value.shape == shape
+            single = one if single is None else single
+            value = value[None] if one else value
+            if value.shape[1:] != shape:
+                raise PolicyError(f"observation key '{key}' has shape {np.shape(flat[key])}, expected {shape} or a "
+                                  f"batch (B, {', '.join(map(str, shape))})")
+            feed[spec["name"]] = np.ascontiguousarray(value)
+        return feed, bool(single)
+
+    def example_feed(self) -> dict[str, np.ndarray]:
+        """A batch-1 input of zeros (an all-legal mask) for timing runs."""
+        if not self.inputs:
+            raise PolicyError("example_feed is for keyed policies; use preprocess")
+        return {s["name"]: (np.ones if s["mask"] else np.zeros)((1, *s["shape"]), s["dtype"]) for s in self.inputs}
+
     def outputs(self, obs: np.ndarray) -> np.ndarray:
         """The network's raw outputs for a batch. obs: (B, *obs_shape) -> (B, num_actions, bins) float32."""
-        batch, _ = self.preprocess(obs)
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        feed, _ = self.feed(obs)
+        return self.session.run([self.output_name], feed)[0]
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
-        """Q-values. obs: (B, *obs_shape) -> (B, num_actions) float32; one observation -> (num_actions,)."""
-        batch, single = self.preprocess(obs)
-        outputs = self.session.run([self.output_name], {self.input_name: batch})[0]
-        q = outputs.mean(axis=-1) if self._mean else read_q_values(outputs, self._support)
+        """Q-values. obs: (B, *obs_shape) -> (B, num_actions) float32; one observation -> (num_actions,). A masked
+        policy's illegal actions read -1e9."""
+        feed, single = self.feed(obs)
+        if self.q_output:
+            q = self.session.run([self.q_output], feed)[0]
+        else:
+            outputs = self.session.run([self.output_name], feed)[0]
+            q = outputs.mean(axis=-1) if self._mean else read_q_values(outputs, self._support)
         return q[0] if single else q
 
     def act(self, obs: np.ndarray, epsilon: float = 0.0) -> int | np.ndarray:
@@ -128,7 +168,9 @@ class Policy:
         actions = np.atleast_1d(np.argmax(q, axis=-1)).astype(np.int64)
         if epsilon > 0:
             explore = self._rng.random(len(actions)) < epsilon
-            actions[explore] = self._rng.integers(self.num_actions, size=int(explore.sum()))
+            legal = np.atleast_2d(q) > -1e8  # all true unless the graph masked some
+            scores = np.where(legal[explore], self._rng.random((int(explore.sum()), self.num_actions)), -1.0)
+            actions[explore] = scores.argmax(1)
         return int(actions[0]) if single else actions
 
 

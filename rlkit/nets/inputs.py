@@ -80,17 +80,18 @@ class VectorEncoder(nn.Module):
         self.kind, self.start, self.scale = field.kind, field.start, float(scale)
         self.register_buffer("offsets", _offsets(field.sizes), persistent=False)
         self.width = field.width
+        self.register_buffer("categories", torch.arange(self.width), persistent=False)
         self.mlp = MLP((self.width,), hidden) if hidden else None
         self.out_features = self.mlp.out_features if self.mlp is not None else self.width
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        # shapes from the tensors, never a Python batch size, so an exported graph keeps a free batch axis
         if self.kind in ("discrete", "multi_discrete"):
             # one one-hot over the concatenated categories: index = category + offset of its slot
-            codes = (obs.long().reshape(len(obs), -1) - self.start) + self.offsets
-            features = torch.zeros(len(obs), self.width, device=obs.device)
-            features.scatter_(1, codes, 1.0)
+            codes = (obs.long().reshape(obs.shape[0], -1) - self.start) + self.offsets  # (B, k)
+            features = (codes.unsqueeze(-1) == self.categories).any(dim=1).float()  # (B, width)
         else:
-            features = obs.reshape(len(obs), -1).float() * self.scale
+            features = torch.flatten(obs, 1).float() * self.scale
         return features if self.mlp is None else self.mlp(features)
 
 
