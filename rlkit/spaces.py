@@ -59,12 +59,14 @@ class ObsField:
 
     @property
     def channels_last(self) -> bool:
-        """(H, W, C) layout: the last axis is the smallest and at most 4 (RGB(A), MiniGrid's 3 codes)."""
-        return self.is_image and self.shape[-1] <= 4 and self.shape[-1] < self.shape[0]
+        """(H, W, C) layout of a rank-3 Box: the last axis is the smallest and at most 4 (RGB(A), MiniGrid's 3
+        codes, a board's 2 planes)."""
+        shape = self.shape
+        return self.kind == "box" and len(shape) == 3 and shape[-1] <= 4 and shape[-1] < shape[0]
 
     @property
     def image_chw(self) -> tuple[int, int, int]:
-        """The image's shape channels first."""
+        """A rank-3 Box's shape channels first."""
         shape = self.shape
         return (shape[2], shape[0], shape[1]) if self.channels_last else (shape[0], shape[1], shape[2])
 

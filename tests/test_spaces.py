@@ -105,6 +105,9 @@ def test_a_lone_image_key_feeds_the_head_from_its_cnn():
 def test_image_scale_and_layout():
     field = ObsField("grid", "box", (6, 6, 3), "uint8")
     assert field.channels_last and field.image_chw == (3, 6, 6)
+    board = ObsField("board", "box", (6, 7, 2), "int8")  # not a uint8 image, but a CNN may still take it
+    assert not board.is_image and board.channels_last and board.image_chw == (2, 6, 7)
+    assert ObsField("frames", "box", (4, 84, 84), "uint8").image_chw == (4, 84, 84)
     space = ObsSpace((field,))
     torso = MultiInputTorso(space, [8], scales={"grid": 0.5})
     encoder = torso.encoders["key_grid"]

@@ -112,8 +112,9 @@ class MultiInputTorso(nn.Module):
         names = [f.name for f in space.inputs]
         for key in list(key_torsos) + list(scales):
             if key not in names:
+                keys = ", ".join(names) if space.composite else "none: it is one unnamed space"
                 raise ValueError(f"agent.net.inputs names key '{key}', which the observation does not have "
-                                 f"(keys: {', '.join(names)})")
+                                 f"(keys: {keys})")
         self.keys = names
         self.single = not space.composite  # the network receives a tensor, not a dict
         encoders = {}
