@@ -214,3 +214,12 @@ def test_unsupported_observation_spaces_are_one_line_env_errors():
     with pytest.raises(EnvError, match="Graph"):
         from rlkit.vec import observation_space_of
         observation_space_of("x", gym.spaces.Graph(gym.spaces.Box(0, 1, (2,)), None), False)
+
+
+def test_tuple_and_multibinary_observations_train_and_act(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(CARTPOLE), *fast_overrides(run), "env.id=toy_envs:TupleCue-v0",
+                 "env.vectorization=async", "env.num_envs=2", "train.total_steps=300", "--no-progress"]) == 0
+    agent = load_agent(run / "checkpoints" / "final.pt")
+    assert [f.name for f in agent.obs_space.fields] == ["0", "1"]
+    assert 0 <= agent.act((2, np.array([0, 0, 1], np.int8))) < 3

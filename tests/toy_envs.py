@@ -185,3 +185,20 @@ for _env_id, _entry_point, _kwargs in (("Cue-v0", CueEnv, {}), ("MaskTrap-v0", M
                                        ("MaskTrapObs-v0", MaskTrapEnv, {"mask_in": "obs"})):
     if _env_id not in gym.registry:
         gym.register(id=_env_id, entry_point=_entry_point, kwargs=_kwargs)
+
+
+class TupleCueEnv(CueEnv):
+    """CueEnv's task behind a Tuple observation: (Discrete 3 cue, MultiBinary 3 one-hot of the cue)."""
+
+    def __init__(self, render_mode=None):
+        super().__init__(render_mode)
+        self.observation_space = gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.MultiBinary(3)))
+
+    def _obs(self):
+        bits = np.zeros(3, np.int8)
+        bits[self._cue] = 1
+        return (self._cue, bits)
+
+
+if "TupleCue-v0" not in gym.registry:
+    gym.register(id="TupleCue-v0", entry_point=TupleCueEnv)
