@@ -219,6 +219,12 @@ class DQNAgent:
             return None
         return legal | ~legal.any(dim=1, keepdim=True)
 
+    def _legal_q(self, q: torch.Tensor, next_obs: Any) -> torch.Tensor:
+        """Q-values (B, A) at ``next_obs`` with the actions illegal there at -inf (unchanged without a mask): what
+        every bootstrap's max or argmax reads."""
+        legal = self._legal_next(next_obs)
+        return q if legal is None else q.masked_fill(~legal, float("-inf"))
+
     def _outputs(self, network: torch.nn.Module, obs: torch.Tensor,
                  role: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``network``'s outputs at ``obs`` and the fractions they were computed at: sampled for ``role`` ('online',
@@ -313,11 +319,7 @@ class DQNAgent:
         """
         next_outputs, _ = self._outputs(self.target, next_obs, "target")
         chooser = self._outputs(self.online, next_obs, "act")[0] if self.config.double else next_outputs
-        q_next = self.critic.q_values(chooser)
-        legal = self._legal_next(next_obs)
-        if legal is not None:
-            q_next = q_next.masked_fill(~legal, float("-inf"))
-        next_actions = q_next.argmax(1)
+        next_actions = self._legal_q(self.critic.q_values(chooser), next_obs).argmax(1)
         return self.critic.td_target(next_outputs, next_actions, returns, discounts)
 
     @torch.no_grad()

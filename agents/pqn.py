@@ -71,11 +71,7 @@ class PQNAgent(DQNAgent):
         values = []
         for start in range(0, len(next_obs), chunk):
             obs = self._inputs(next_obs[start:start + chunk])
-            q = self.critic.q_values(self.online(obs))
-            legal = self._legal_next(obs)
-            if legal is not None:
-                q = q.masked_fill(~legal, float("-inf"))
-            values.append(q.max(1).values)
+            values.append(self._legal_q(self.critic.q_values(self.online(obs)), obs).max(1).values)
         return torch.cat(values).cpu().numpy()
 
     def learn(self, obs: np.ndarray, actions: np.ndarray, returns: np.ndarray) -> torch.Tensor:

@@ -215,7 +215,7 @@ class ObsSpace:
             if field.name not in flat:
                 raise ValueError(f"observation has no key '{field.name}' (keys: {', '.join(sorted(flat)) or 'none'})")
             value = np.asarray(flat[field.name])
-            lead = value.shape[:value.ndim - len(field.shape)] if len(field.shape) else value.shape
+            lead = value.shape[:value.ndim - len(field.shape)]
             if value.shape[len(lead):] != field.shape:
                 raise ValueError(f"observation key '{field.name}' has shape {value.shape}, expected "
                                  f"(..., {', '.join(map(str, field.shape))})")

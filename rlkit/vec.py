@@ -47,18 +47,15 @@ def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | Non
     `action_mask` (ACTION_MASKS) says where legal actions come from; the env's ``rlkit_action_mask`` attribute
     holds the resolved source ('obs', or 'none'; an 'info' env is wrapped into an 'obs' one).
     """
-    if action_mask not in ACTION_MASKS:
-        raise EnvError(f"unknown env.action_mask {action_mask!r}; use one of {', '.join(ACTION_MASKS)}")
+    _check_action_mask(env_id, action_mask)
     if is_atari(env_id):
-        if action_mask in ("info", "obs"):
-            raise EnvError(f"'{env_id}' is an Atari game, which has no action mask; set env.action_mask=none")
         env = make_atari_env(env_id, atari or AtariConfig(), training=False, render_mode=render_mode)
         env.rlkit_action_mask = "none"
         env.rlkit_obs_space = ObsSpace.from_gym(env.observation_space)
         return env
     env = _make_unchecked(env_id, render_mode, env_kwargs or {})
     try:
-        check_spaces(env_id, env.observation_space, env.action_space)
+        _check_action_space(env_id, env.action_space)  # the observation space is checked once, below
         source = resolve_action_mask(env, env_id, action_mask)
         if source == "info":
             env = InfoActionMask(env, env_id)
@@ -68,6 +65,14 @@ def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | Non
         env.close()
         raise
     return env
+
+
+def _check_action_mask(env_id: str, action_mask: str) -> None:
+    """EnvError for an unknown ``env.action_mask``, or a mask asked of an Atari game (which has none)."""
+    if action_mask not in ACTION_MASKS:
+        raise EnvError(f"unknown env.action_mask {action_mask!r}; use one of {', '.join(ACTION_MASKS)}")
+    if is_atari(env_id) and action_mask in ("info", "obs"):
+        raise EnvError(f"'{env_id}' is an Atari game, which has no action mask; set env.action_mask=none")
 
 
 def resolve_action_mask(env: gym.Env, env_id: str, requested: str) -> str:
@@ -153,9 +158,8 @@ def make_vec_env(env_id: str, num_envs: int = 1, seed: int = 0, vectorization: s
         raise EnvError(f"unknown vectorization {vectorization!r}; use one of {', '.join(VECTORIZATIONS)}")
     if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
         raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    _check_action_mask(env_id, action_mask)
     if is_atari(env_id):
-        if action_mask in ("info", "obs"):
-            raise EnvError(f"'{env_id}' is an Atari game, which has no action mask; set env.action_mask=none")
         options = atari or AtariConfig()
         vec = VecEnv(make_atari_vector(env_id, num_envs, options), clip_rewards=options.clip_rewards)
         vec.reset(seed=seed)
@@ -315,13 +319,18 @@ class VecEnv:
 def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raise `EnvError` unless the spaces are ones rlkit's agents can use: Discrete actions from 0, observations
     of the spaces rlkit/spaces.py takes (Box, Discrete, MultiDiscrete, MultiBinary, Dict / Tuple of these)."""
+    _check_action_space(env_id, action_space)
+    observation_space_of(env_id, observation_space, masked=False)
+
+
+def _check_action_space(env_id: str, action_space: gym.Space) -> None:
+    """EnvError unless the actions are Discrete and numbered from 0."""
     if not isinstance(action_space, gym.spaces.Discrete):
         raise EnvError(f"environment '{env_id}' has action space {action_space}; rlkit's agents need Discrete "
                        "actions (pick an env with a Discrete action space or wrap it to discretise its actions)")
     if int(action_space.start) != 0:
         raise EnvError(f"environment '{env_id}' has action space {action_space}; rlkit's agents need Discrete "
                        "actions numbered from 0 (wrap it to shift the actions)")
-    observation_space_of(env_id, observation_space, masked=False)
 
 
 def _make_unchecked(env_id: str, render_mode: str | None, env_kwargs: dict, action_mask: str = "none") -> gym.Env:

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from .graph import OPSET, OUTPUT
+from .runtime import ILLEGAL_Q
 
 Q_OUTPUT = "q_values"
-ILLEGAL_Q = -1e9  # what the graph writes for an illegal action's Q (finite: argmax and parity stay well defined)
 
 
 class _KeyedPolicy(nn.Module):
@@ -43,7 +43,7 @@ def export_keyed(agent: Any, path: Path) -> list[dict[str, Any]]:
     """Write ``agent.online`` with one input per observation key to ``path``; returns the metadata's ``inputs``
     entries ({name, shape, dtype, kind}). Raises ValueError for a network this path cannot export."""
     space = agent.obs_space
-    fields = list(space.fields) if space.composite else [space.fields[0]]
+    fields = list(space.fields)
     names = [field.name or "obs" for field in fields]
     examples = []
     for field in fields:

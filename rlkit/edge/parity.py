@@ -19,8 +19,7 @@ from rlkit.errors import RlkitError
 from rlkit.training.evaluate import run_episodes
 from rlkit.vec import make_env
 
-from .keyed import ILLEGAL_Q
-from .runtime import load_policy
+from .runtime import ILLEGAL_Q, load_policy
 
 
 @dataclass

@@ -27,6 +27,7 @@ import numpy as np
 from rlkit.errors import RlkitError  # plain Python: keeps this module free of torch
 from rlkit.obs_keys import flatten_obs  # numpy only
 
+ILLEGAL_Q = -1e9  # a masked graph's Q of an illegal action (finite: argmax and parity stay well defined)
 METADATA_FORMAT = "rlkit-edge-policy"
 METADATA_VERSION = 1
 
@@ -168,7 +169,7 @@ class Policy:
         actions = np.atleast_1d(np.argmax(q, axis=-1)).astype(np.int64)
         if epsilon > 0:
             explore = self._rng.random(len(actions)) < epsilon
-            legal = np.atleast_2d(q) > -1e8  # all true unless the graph masked some
+            legal = np.atleast_2d(q) > ILLEGAL_Q / 2  # all true unless the graph masked some
             scores = np.where(legal[explore], self._rng.random((int(explore.sum()), self.num_actions)), -1.0)
             actions[explore] = scores.argmax(1)
         return int(actions[0]) if single else actions
