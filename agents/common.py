@@ -57,11 +57,25 @@ def load_agent_state(agent: Any, state: dict[str, Any]) -> None:
     if agent.target is not agent.online:
         agent.target.load_state_dict(state.get("target", state["online"]))
     if "optimizer" in state:
-        agent.optimizer.load_state_dict(state["optimizer"])
+        # torch keeps the tensors it is handed where dtype and device already match: a live agent's state (not a
+        # file's) would then share Adam's moments and step counts with the agent it came from
+        agent.optimizer.load_state_dict(_cloned(state["optimizer"]))
     if "rng" in state:
         agent.rng.bit_generator.state = state["rng"]
     if "fraction_rng" in state and getattr(agent, "fraction_generator", None) is not None:
         agent.fraction_generator.set_state(state["fraction_rng"])
+
+
+def _cloned(value: Any) -> Any:
+    """``value`` with every tensor in its nested dicts and lists cloned."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: _cloned(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cloned(item) for item in value)
+    return value
+
 
 @torch.no_grad()
 def clip_grad_norm(parameters: list[torch.Tensor], max_norm: float) -> torch.Tensor:

@@ -27,6 +27,7 @@ from rlkit.spaces import ObsSpace, batch_size, concat_inputs, input_mask
 
 from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
 from .munchausen import munchausen_target
+from .update_paths import build_update, choose_update_path
 
 
 class DQNAgent:
@@ -100,6 +101,10 @@ class DQNAgent:
             self.fraction_generator = torch.Generator(device=self.device)
             self.fraction_generator.manual_seed(int(seed) + 0x5EED)
         self._numpy_online: tuple[torch.nn.Module, NumpyQNetwork | None] | None = None
+        # 'eager', 'fused' or 'inductor' (a config asking for what this network cannot run fails here, not at the
+        # first update); the update function itself is built at the first update
+        self.update_path = choose_update_path(self)
+        self._update: Any = None
 
     def _build_network(self) -> torch.nn.Module:
         return build_network(self.config, self.obs_space, self.num_actions, self.critic.bins)
@@ -250,21 +255,34 @@ class DQNAgent:
 
     # -- learning -----------------------------------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step on a replay batch.
+        """One gradient step on a replay batch, on the path ``agent.compile`` picks (agents/update_paths.py: fused
+        kernels for a plain MLP with the scalar critic, eager autograd otherwise by default; the same maths).
 
         Returns device tensors (no host sync, so a training phase of many updates never waits on the device):
         ``loss`` () the importance-weighted mean of the critic's per-sample losses, and ``td_errors`` (B,), the
         critic's per-sample |TD error| before the step (``Critic.td_errors``), which prioritised replay turns into
         priorities.
         """
-        device = self.device
-        obs = self._inputs(batch.obs)
-        next_obs = self._inputs(batch.next_obs)
-        actions = torch.as_tensor(batch.actions, device=device)
-        returns = torch.as_tensor(batch.returns, device=device)
-        discounts = torch.as_tensor(batch.discounts, device=device)
-        weights = torch.as_tensor(batch.weights, device=device)
+        if self._update is None:
+            self._update = build_update(self, self.update_path)
+        return self._update(batch)
 
+    def eager_update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """``update`` through autograd: every network, critic and target rule."""
+        loss, td_errors = self.loss_and_errors(*self.batch_tensors(batch))
+        self.gradient_step(loss)
+        return {"loss": loss.detach(), "td_errors": td_errors}
+
+    def batch_tensors(self, batch: Batch) -> tuple[Any, ...]:
+        """A replay batch as device tensors: (obs, actions, next_obs, returns, discounts, weights)."""
+        device = self.device
+        return (self._inputs(batch.obs), torch.as_tensor(batch.actions, device=device), self._inputs(batch.next_obs),
+                torch.as_tensor(batch.returns, device=device), torch.as_tensor(batch.discounts, device=device),
+                torch.as_tensor(batch.weights, device=device))
+
+    def loss_and_errors(self, obs: Any, actions: torch.Tensor, next_obs: Any, returns: torch.Tensor,
+                        discounts: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The importance-weighted loss () of a batch (differentiable) and its per-sample |TD errors| (B,)."""
         set_noise(self._noisy, True)  # noisy nets: new noise for every update (online and target), as in Rainbow
         try:
             target = self._target(obs, actions, next_obs, returns, discounts)
@@ -278,11 +296,9 @@ class DQNAgent:
         # gather, not fancy indexing: its backward is a scatter instead of an accumulating index_put.
         outputs_sa = outputs_of_actions(outputs, actions)
         loss = (self.critic.loss(outputs_sa, target, fractions) * weights).mean()
-        td_errors = self.critic.td_errors(outputs_sa.detach(), target)
-        self._step(loss)
-        return {"loss": loss.detach(), "td_errors": td_errors}
+        return loss, self.critic.td_errors(outputs_sa.detach(), target)
 
-    def _step(self, loss: torch.Tensor) -> None:
+    def gradient_step(self, loss: torch.Tensor) -> None:
         """The gradient step of a loss: backward, clip to ``max_grad_norm``, Adam (every agent of the family)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -88,7 +88,7 @@ class PQNAgent(DQNAgent):
         finally:
             set_training(self._mode_dependent, False)
         loss = self.critic.loss(outputs_sa, target).mean()
-        self._step(loss)
+        self.gradient_step(loss)
         return loss.detach()
 
     def set_lr(self, lr: float) -> None:

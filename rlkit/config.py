@@ -152,9 +152,19 @@ class AgentConfig(_Section):
     critic: CriticConfig = Field(default_factory=CriticConfig)
     net: NetConfig = Field(default_factory=NetConfig)
     munchausen: Optional[MunchausenConfig] = Field(None, description="Munchausen DQN target; null: the plain target")
+    compile: Literal["auto", "on", "off", "fused", "inductor"] = Field(
+        "auto", description="how the DQN update runs: fused (the update of a plain MLP with the scalar critic "
+        "written out as its kernels), inductor (torch.compile), off (eager autograd), on (fused where the network "
+        "allows it, else inductor), auto (fused where allowed, else eager; scripts/bench_update.py measures them)")
     init_from: Optional[str] = Field(None, description="checkpoint whose network weights a new run starts from "
                                      "(fine-tuning, e.g. ternary QAT of a trained fp32 agent); optimiser and counters "
                                      "start fresh, and a resumed run ignores it")
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare on/off as a boolean
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _munchausen_needs_a_scalar_critic(self) -> "AgentConfig":

@@ -152,3 +152,21 @@ def test_cnn_torsos_compute_in_channels_last_with_default_layout_results(torso):
         features.fc(features.stages(obs.float() / 255.0))
     torch.testing.assert_close(network.torso(obs), plain, rtol=1e-4, atol=1e-5)
     assert all(a.shape == b.shape for a, b in zip(network.state_dict().values(), reference.state_dict().values()))
+
+
+def test_loading_a_live_agents_state_makes_an_independent_copy():
+    """torch's Optimizer.load_state_dict keeps the very tensors it is handed when dtype and device match; an agent
+    loaded from another live agent's state_dict must not share Adam's moments with it."""
+    source, copy = make_agent("agent.lr=0.01"), make_agent("agent.lr=0.01")
+    rng = np.random.default_rng(0)
+    batch = Batch(rng.normal(size=(8, 4)).astype(np.float32), rng.integers(3, size=8),
+                  rng.normal(size=8).astype(np.float32), np.full(8, 0.9, np.float32),
+                  rng.normal(size=(8, 4)).astype(np.float32), np.arange(8), np.ones(8, np.float32))
+    source.update(batch)
+    copy.load_state_dict(source.state_dict())
+    before = {k: {n: t.clone() for n, t in v.items()} for k, v in copy.optimizer.state_dict()["state"].items()}
+    source.update(batch)
+    after = copy.optimizer.state_dict()["state"]
+    for key, values in before.items():
+        for name, tensor in values.items():
+            assert torch.equal(after[key][name], tensor), f"optimizer state {key}.{name} moved with the source"

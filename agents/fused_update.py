@@ -1,0 +1,182 @@
+"""The DQN update of a plain MLP Q-network with the scalar critic, written out as its kernels.
+
+For a small MLP on a CPU, autograd's graph, the optimiser's Python wrapper and the per-call work of gradient
+clipping cost more than the arithmetic (``scripts/bench_update.py`` splits an update into both). The network is a
+chain of ``Linear`` + ``ReLU`` layers ending in a plain or dueling linear head, so its backward pass is a handful of
+matrix products that can be written down: this path runs the same forward, TD target, Huber/MSE loss, backward,
+global-norm clip and Adam step as ``DQNAgent.update``, writing gradients into preallocated buffers and calling the
+fused Adam kernel on the optimiser's own state. Parameters and optimiser state stay where the eager path keeps
+them, so checkpoints, resume and the eager path are interchangeable at any update; only float rounding differs
+(``tests/test_fused_update.py`` checks 100 updates against the eager path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from rlkit.critics import Scalar
+from rlkit.nets import MLP, DuelingHead, QHead, QNetwork
+from rlkit.replay import Batch
+
+_relu_backward = torch.ops.aten.threshold_backward  # grad where the ReLU's output > 0, else 0: autograd's own rule
+
+
+def fused_unsupported(agent: Any) -> str | None:
+    """Why ``agent``'s update cannot take the fused path (a phrase for an error message), or None when it can."""
+    network, config = agent.online, agent.config
+    if not isinstance(agent.critic, Scalar):
+        return f"critic.type={config.critic.type} (the fused update has the scalar critic only)"
+    if config.munchausen is not None:
+        return "agent.munchausen"
+    if agent.obs_space.composite:
+        return f"a {agent.obs_space.describe()} observation (one Box only)"
+    if type(network) is not QNetwork or type(network.torso) is not MLP:
+        return f"torso {config.net.torso} (mlp only)"
+    if config.net.norm != "none":
+        return f"net.norm={config.net.norm} (Linear and ReLU layers only)"
+    if config.net.quant != "none":
+        return f"net.quant={config.net.quant} (quantisation-aware layers; plain nn.Linear only)"
+    if config.net.noisy:
+        return "net.noisy (a noisy head; plain nn.Linear only)"
+    head = network.head
+    linears = [head.linear] if type(head) is QHead else [head.value, head.advantage] \
+        if type(head) is DuelingHead else []
+    others = [type(m).__name__ for m in [*network.torso.layers, *linears]
+              if type(m) not in (nn.Flatten, nn.Linear, nn.ReLU)]
+    if not linears or others:
+        return f"the layers {', '.join(sorted(set(others))) or type(head).__name__} (Linear and ReLU layers only)"
+    if any(p.dtype != torch.float32 for p in network.parameters()):
+        return "parameters that are not float32"
+    optimizer = agent.optimizer
+    group = optimizer.param_groups[0]
+    if (type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1 or group.get("amsgrad")
+            or group.get("maximize") or group.get("weight_decay") or group.get("differentiable")):
+        return "an optimiser other than plain Adam"
+    return None
+
+
+class FusedMLPUpdate:
+    """``DQNAgent.update`` for a plain MLP and the scalar critic, without autograd. Build once per agent with
+    ``FusedMLPUpdate(agent)`` (after ``fused_unsupported(agent)`` returned None); call with a replay ``Batch``."""
+
+    def __init__(self, agent: Any):
+        reason = fused_unsupported(agent)
+        if reason is not None:
+            raise ValueError(f"the fused update does not support {reason}")
+        self.agent = agent
+        self.huber = agent.critic.loss_name == "huber"
+        self.double = bool(agent.config.double)
+        self.max_grad_norm = agent.config.max_grad_norm
+        self.parameters = list(agent.online.parameters())
+        # The fused kernel is private API; without it the optimiser's own step does the same maths.
+        self.kernel = getattr(torch, "_fused_adam_", None)
+
+    # -- forward ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _layers(network: QNetwork) -> tuple[list[nn.Linear], Any]:
+        return [m for m in network.torso.layers if type(m) is nn.Linear], network.head
+
+    @staticmethod
+    def _head_forward(head: Any, features: torch.Tensor) -> torch.Tensor:
+        """(B, F) features -> (B, A) Q-values of a plain or dueling head."""
+        if type(head) is QHead:
+            return torch.addmm(head.linear.bias, features, head.linear.weight.t())
+        value = torch.addmm(head.value.bias, features, head.value.weight.t())
+        advantage = torch.addmm(head.advantage.bias, features, head.advantage.weight.t())
+        return advantage.sub_(advantage.mean(1, keepdim=True)).add_(value)
+
+    def _q(self, network: QNetwork, x: torch.Tensor, keep: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Q-values (B, A) of ``network`` at flat inputs ``x`` (B, D); appends each layer's input to ``keep``."""
+        linears, head = self._layers(network)
+        for linear in linears:
+            if keep is not None:
+                keep.append(x)
+            x = torch.addmm(linear.bias, x, linear.weight.t()).relu_()
+        if keep is not None:
+            keep.append(x)
+        return self._head_forward(head, x)
+
+    # -- the update ---------------------------------------------------------------------------------------------
+    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step; the same returns as ``DQNAgent.update``: ``loss`` () and ``td_errors`` (B,)."""
+        agent = self.agent
+        device = agent.device
+        count = len(batch.actions)
+        x = agent._inputs(batch.obs).reshape(count, -1).float()
+        next_x = agent._inputs(batch.next_obs).reshape(count, -1).float()
+        actions = torch.as_tensor(batch.actions, device=device).view(-1, 1)
+        returns = torch.as_tensor(batch.returns, device=device)
+        discounts = torch.as_tensor(batch.discounts, device=device)
+        weights = torch.as_tensor(batch.weights, device=device)
+
+        with torch.no_grad():
+            next_q = self._q(agent.target, next_x)
+            chooser = self._q(agent.online, next_x) if self.double else next_q
+            target = returns + discounts * next_q.gather(1, chooser.argmax(1, keepdim=True)).squeeze(1)
+
+            inputs: list[torch.Tensor] = []
+            q = self._q(agent.online, x, inputs)
+            delta = q.gather(1, actions).squeeze(1) - target
+            if self.huber:  # smooth L1 with beta 1, as F.smooth_l1_loss
+                magnitude = delta.abs()
+                per_sample = torch.where(magnitude < 1.0, 0.5 * delta * delta, magnitude - 0.5)
+                slope = delta.clamp(-1.0, 1.0)
+            else:
+                per_sample = delta * delta
+                slope = 2.0 * delta
+            loss = (per_sample * weights).mean()
+            grad_q = torch.zeros_like(q).scatter_(1, actions, (slope * weights / count).unsqueeze(1))
+            self._backward(grad_q, inputs)
+            if self.max_grad_norm is not None:
+                grads = [p.grad for p in self.parameters]
+                total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+                torch._foreach_mul_(grads, (self.max_grad_norm / (total + 1e-6)).clamp_(max=1.0))
+            self._adam()
+        return {"loss": loss, "td_errors": delta.abs()}
+
+    def _backward(self, grad_q: torch.Tensor, inputs: list[torch.Tensor]) -> None:
+        """Gradients of the loss w.r.t. every online parameter, written into ``.grad``; grad_q: (B, A) dLoss/dQ,
+        inputs: each linear layer's input (the last one the head's features)."""
+        linears, head = self._layers(self.agent.online)
+        features = inputs[-1]
+        if type(head) is QHead:
+            grad = self._linear_backward(head.linear, grad_q, features)
+        else:
+            # q = V + A - mean_a A: dV = sum_a dq, dA = dq - mean_a dq
+            grad = self._linear_backward(head.value, grad_q.sum(1, keepdim=True), features)
+            grad = grad.add_(self._linear_backward(head.advantage, grad_q - grad_q.mean(1, keepdim=True), features))
+        for index in range(len(linears) - 1, -1, -1):
+            grad = _relu_backward(grad, inputs[index + 1], 0)
+            grad = self._linear_backward(linears[index], grad, inputs[index], need_input=index > 0)
+
+    @staticmethod
+    def _linear_backward(linear: nn.Linear, grad_out: torch.Tensor, x: torch.Tensor,
+                         need_input: bool = True) -> torch.Tensor | None:
+        """Write dW = grad_out^T x and db = sum grad_out into the layer's ``.grad``; return dx = grad_out W."""
+        weight, bias = linear.weight, linear.bias
+        if weight.grad is None or weight.grad.shape != weight.shape:
+            weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
+        torch.mm(grad_out.t(), x, out=weight.grad)
+        torch.sum(grad_out, 0, out=bias.grad)
+        return torch.mm(grad_out, weight) if need_input else None
+
+    def _adam(self) -> None:
+        """The optimiser's Adam step on the gradients just written, on its own state."""
+        optimizer = self.agent.optimizer
+        state = optimizer.state
+        if self.kernel is None or not state or not optimizer.defaults.get("fused"):
+            optimizer.step()  # the first step creates the state the kernel then updates
+            return
+        group = optimizer.param_groups[0]
+        params = self.parameters
+        per_param = [state[p] for p in params]
+        steps = [s["step"] for s in per_param]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        self.kernel(params, [p.grad for p in params], [s["exp_avg"] for s in per_param],
+                    [s["exp_avg_sq"] for s in per_param], [], steps, amsgrad=False, lr=group["lr"],
+                    beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False,
+                    grad_scale=None, found_inf=None)
