@@ -27,7 +27,7 @@ from rlkit.spaces import ObsSpace, batch_size, concat_inputs, input_mask
 
 from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
 from .munchausen import munchausen_target
-from .update_paths import build_update, choose_update_path
+from .update_paths import build_update, choose_precision, choose_update_path
 
 
 class DQNAgent:
@@ -103,6 +103,7 @@ class DQNAgent:
         self._numpy_online: tuple[torch.nn.Module, NumpyQNetwork | None] | None = None
         # 'eager', 'fused' or 'inductor' (a config asking for what this network cannot run fails here, not at the
         # first update); the update function itself is built at the first update
+        self.precision = choose_precision(self)  # 'fp32' or 'bf16' (autocast in ``forward``)
         self.update_path = choose_update_path(self)
         self._update: Any = None
 
@@ -153,7 +154,7 @@ class DQNAgent:
                 q = mirror.q_values(obs)
                 return (q if legal is None else np.where(legal, q, -np.inf)).argmax(1)
         with torch.no_grad():
-            outputs = self.online(self._inputs(obs))
+            outputs = self.forward(self.online, self._inputs(obs))
             return self._masked_argmax(self.critic.q_values(outputs), legal)
 
     def _exploring_greedy(self, obs: np.ndarray, legal: np.ndarray | None = None) -> np.ndarray:
@@ -235,9 +236,17 @@ class DQNAgent:
         """``network``'s outputs at ``obs`` and the fractions they were computed at: sampled for ``role`` ('online',
         'target', 'act') when the critic is implicit (IQN), else None (fixed outputs)."""
         if not self.critic.implicit:
-            return network(obs), None
+            return self.forward(network, obs), None
         fractions = self.critic.sample_fractions(batch_size(obs), role, self.fraction_generator)
-        return network(obs, fractions), fractions
+        return self.forward(network, obs, fractions), fractions
+
+    def forward(self, network: torch.nn.Module, *inputs: Any) -> torch.Tensor:
+        """``network(*inputs)`` at the agent's precision: fp32, or bf16 under autocast (weights stay fp32, the
+        outputs come back as fp32 for the critic's loss and read-outs)."""
+        if self.precision == "fp32":
+            return network(*inputs)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            return network(*inputs).float()
 
     def _mirror(self) -> NumpyQNetwork | None:
         """The online network's numpy mirror, rebuilt when the network or its parameter storage changed."""
@@ -251,7 +260,7 @@ class DQNAgent:
     @torch.inference_mode()
     def q_values(self, obs: np.ndarray) -> torch.Tensor:
         """Q-values for a batch of observations. obs: (B, *obs_shape) -> (B, A) float32 on the agent's device."""
-        return self.critic.q_values(self.online(self._inputs(obs)))
+        return self.critic.q_values(self.forward(self.online, self._inputs(obs)))
 
     # -- learning -----------------------------------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -343,7 +352,7 @@ class DQNAgent:
                              returns: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
         """Munchausen DQN's target (agents/munchausen.py) from the target network at s and s' (scalar critic)."""
         m = self.config.munchausen
-        both = self.critic.q_values(self.target(concat_inputs(obs, next_obs)))  # one forward for s and s'
+        both = self.critic.q_values(self.forward(self.target, concat_inputs(obs, next_obs)))  # one forward for s and s'
         count = batch_size(obs)
         q_now, q_next = both[:count], both[count:]
         return munchausen_target(q_now, actions, q_next, returns, discounts, m.alpha, m.tau, m.clip,
@@ -362,3 +371,4 @@ class DQNAgent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from ``state_dict()``; raises ValueError/RuntimeError on a shape mismatch (caller explains)."""
         load_agent_state(self, state)
+        self._update = None  # rebuilt at the next update: a CUDA graph holds the optimiser state it captured

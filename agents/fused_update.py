@@ -27,6 +27,8 @@ _relu_backward = torch.ops.aten.threshold_backward  # grad where the ReLU's outp
 def fused_unsupported(agent: Any) -> str | None:
     """Why ``agent``'s update cannot take the fused path (a phrase for an error message), or None when it can."""
     network, config = agent.online, agent.config
+    if getattr(agent, "precision", "fp32") != "fp32":
+        return f"agent.precision={agent.precision} (fp32 only)"
     if not isinstance(agent.critic, Scalar):
         return f"critic.type={config.critic.type} (the fused update has the scalar critic only)"
     if config.munchausen is not None:

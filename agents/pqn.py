@@ -71,7 +71,7 @@ class PQNAgent(DQNAgent):
         values = []
         for start in range(0, len(next_obs), chunk):
             obs = self._inputs(next_obs[start:start + chunk])
-            values.append(self._legal_q(self.critic.q_values(self.online(obs)), obs).max(1).values)
+            values.append(self._legal_q(self.critic.q_values(self.forward(self.online, obs)), obs).max(1).values)
         return torch.cat(values).cpu().numpy()
 
     def learn(self, obs: np.ndarray, actions: np.ndarray, returns: np.ndarray) -> torch.Tensor:
@@ -84,7 +84,7 @@ class PQNAgent(DQNAgent):
         target = returns_t if self._target_of is None else self._target_of(returns_t)
         set_training(self._mode_dependent, True)  # the family's discipline: train mode only inside the step
         try:
-            outputs_sa = outputs_of_actions(self.online(obs_t), actions_t)
+            outputs_sa = outputs_of_actions(self.forward(self.online, obs_t), actions_t)
         finally:
             set_training(self._mode_dependent, False)
         loss = self.critic.loss(outputs_sa, target).mean()

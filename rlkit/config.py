@@ -152,10 +152,15 @@ class AgentConfig(_Section):
     critic: CriticConfig = Field(default_factory=CriticConfig)
     net: NetConfig = Field(default_factory=NetConfig)
     munchausen: Optional[MunchausenConfig] = Field(None, description="Munchausen DQN target; null: the plain target")
-    compile: Literal["auto", "on", "off", "fused", "inductor"] = Field(
+    compile: Literal["auto", "on", "off", "fused", "inductor", "cuda_graph"] = Field(
         "auto", description="how the DQN update runs: fused (the update of a plain MLP with the scalar critic "
-        "written out as its kernels), inductor (torch.compile), off (eager autograd), on (fused where the network "
-        "allows it, else inductor), auto (fused where allowed, else eager; scripts/bench_update.py measures them)")
+        "written out as its kernels), inductor (torch.compile), cuda_graph (the update captured in a CUDA graph), "
+        "off (eager autograd), on (cuda_graph on a GPU, fused on a CPU, where the agent allows them, else "
+        "inductor), auto (fused on a CPU where allowed, else eager; scripts/bench_update.py measures them)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16: the networks' forwards and backward in bfloat16 under autocast (fp32 weights, "
+        "optimiser and loss); auto: bf16 for the CNN torsos on a device with bf16 hardware (AVX512-BF16/AMX CPUs, "
+        "CUDA), fp32 elsewhere")
     init_from: Optional[str] = Field(None, description="checkpoint whose network weights a new run starts from "
                                      "(fine-tuning, e.g. ternary QAT of a trained fp32 agent); optimiser and counters "
                                      "start fresh, and a resumed run ignores it")

@@ -4,7 +4,11 @@ Default mode: both libraries train with RL-Zoo's tuned CartPole-v1 DQN hyperpara
 process, and the script prints env steps/s for each, their ratio, and each agent's final greedy return over 20
 episodes. It also measures the compute floor in the same run: the same number of gradient updates (same network,
 batch, optimiser and clipping as rlkit) and batch-1 greedy action selections in plain PyTorch, with no env, no
-replay and no bookkeeping. rlkit's time over the floor's is the overhead it adds to the arithmetic.
+replay and no bookkeeping. rlkit's time over the floor's is the overhead it adds to the arithmetic. rlkit runs
+twice per round: with its default update path (agent.compile=auto, the fused MLP update) and with eager autograd
+(agent.compile=off). The last row is the bare arithmetic: the floor's FLOPs (torch's FLOP counter) at this
+machine's measured fp32 GEMM rate, the time no implementation of these updates can beat. Each figure is the median
+over rounds.
 
     python scripts/bench_throughput.py                 # 50k steps, one round
     python scripts/bench_throughput.py --rounds 2      # alternate rlkit, SB3, floor twice
@@ -40,6 +44,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from arithmetic import flops_of, gemm_rate  # noqa: E402
 from rlkit.config import load_config  # noqa: E402
 from rlkit.training.evaluate import load_agent, run_episodes  # noqa: E402
 from rlkit.run import train  # noqa: E402
@@ -81,8 +86,10 @@ def greedy_return(act, episodes: int = EVAL_EPISODES) -> float:
     return float(returns.mean())
 
 
-def run_rlkit(steps: int, seed: int, workdir: Path) -> dict:
-    config = load_config(ROOT / "configs" / "cartpole_dqn.yaml", rlkit_zoo_overrides(steps, seed, workdir / "rlkit"))
+def run_rlkit(steps: int, seed: int, workdir: Path, update_path: str = "auto") -> dict:
+    config = load_config(ROOT / "configs" / "cartpole_dqn.yaml",
+                         [*rlkit_zoo_overrides(steps, seed, workdir / f"rlkit_{update_path}"),
+                          f"agent.compile={update_path}"])
     result = train(config, progress=False)
     seconds = result.seconds - result.eval_seconds
     agent = load_agent(result.checkpoint)
@@ -107,8 +114,9 @@ def run_sb3(steps: int, seed: int) -> dict:
             "return": greedy_return(lambda obs: int(model.predict(obs, deterministic=True)[0]))}
 
 
-def run_floor(updates: int, actions: int, seed: int) -> dict:
-    """Plain PyTorch: ``updates`` DQN gradient steps and ``actions`` batch-1 greedy forwards, nothing else."""
+def floor_pieces(seed: int):
+    """The floor's two operations as closures: one DQN gradient step (RL-Zoo's network, batch, fused Adam and
+    clipping) and one batch-1 greedy action, on fixed tensors."""
     torch.manual_seed(seed)
 
     def mlp():
@@ -122,8 +130,8 @@ def run_floor(updates: int, actions: int, seed: int) -> dict:
     obs, next_obs = torch.randn(batch, 4), torch.randn(batch, 4)
     actions_taken, rewards, discounts = torch.randint(2, (batch,)), torch.ones(batch), torch.full((batch,), 0.99)
     single = np.zeros((1, 4), np.float32)
-    started = time.perf_counter()
-    for _ in range(updates):
+
+    def update():
         with torch.no_grad():
             y = rewards + discounts * target(next_obs).max(1).values
         q = online(obs).gather(1, actions_taken[:, None]).squeeze(1)
@@ -132,33 +140,60 @@ def run_floor(updates: int, actions: int, seed: int) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(online.parameters(), ZOO["max_grad_norm"])
         optimizer.step()
-    with torch.inference_mode():
-        for _ in range(actions):
-            online(torch.from_numpy(single)).argmax(1).item()
+
+    @torch.inference_mode()
+    def act():
+        return online(torch.from_numpy(single)).argmax(1).item()
+
+    return update, act
+
+
+def run_floor(updates: int, actions: int, seed: int) -> dict:
+    """Plain PyTorch: ``updates`` DQN gradient steps and ``actions`` batch-1 greedy forwards, nothing else."""
+    update, act = floor_pieces(seed)
+    started = time.perf_counter()
+    for _ in range(updates):
+        update()
+    for _ in range(actions):
+        act()
     return {"seconds": time.perf_counter() - started, "steps": actions, "updates": updates, "return": float("nan")}
 
 
+def arithmetic_seconds(updates: int, actions: int) -> tuple[float, float, float]:
+    """(seconds, MFLOP per update, GFLOP/s): the floor's counted FLOPs at this machine's measured fp32 GEMM rate."""
+    update, act = floor_pieces(0)
+    per_update, per_action = flops_of(update), flops_of(act)
+    rate = gemm_rate(torch.float32)
+    return (updates * per_update + actions * per_action) / rate, per_update / 1e6, rate / 1e9
+
+
 def throughput(args: argparse.Namespace) -> None:
-    rows: dict[str, list[dict]] = {"rlkit": [], "sb3": [], "floor": []}
+    rows: dict[str, list[dict]] = {"rlkit": [], "rlkit_eager": [], "sb3": [], "floor": []}
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(args.rounds):
             workdir = Path(tmp) / f"round{round_index}"
             rows["rlkit"].append(run_rlkit(args.steps, args.seed + round_index, workdir))
+            rows["rlkit_eager"].append(run_rlkit(args.steps, args.seed + round_index, workdir, "off"))
             rows["sb3"].append(run_sb3(args.steps, args.seed + round_index))
             rows["floor"].append(run_floor(rows["rlkit"][-1]["updates"], args.steps, args.seed))
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    arithmetic = arithmetic_seconds(int(np.mean([row["updates"] for row in rows["rlkit"]])), args.steps)
 
-    def mean(name: str, key: str) -> float:
-        return float(np.mean([row[key] for row in rows[name]]))
+    def mean(name: str, key: str) -> float:  # the median over rounds (the VM drifts between minutes)
+        return float(np.median([row[key] for row in rows[name]]))
 
+    rows["arithmetic"] = [{"seconds": arithmetic[0], "updates": mean("rlkit", "updates"), "return": float("nan")}]
     sps = {name: args.steps / mean(name, "seconds") for name in rows}
-    print(f"\nCartPole-v1 DQN, RL-Zoo hyperparameters, {args.steps:,} env steps, {args.rounds} round(s), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(f"\nCartPole-v1 DQN, RL-Zoo hyperparameters, {args.steps:,} env steps, median of {args.rounds} round(s), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; bare arithmetic: {arithmetic[1]:.1f} MFLOP "
+          f"per update at {arithmetic[2]:.0f} GFLOP/s (fp32 1024^3 GEMM, measured after the runs)\n")
     print("| run | updates | seconds | env steps/s | vs SB3 | time vs floor | greedy return, 20 ep (per round) |")
     print("|---|---|---|---|---|---|---|")
-    for name, label in (("rlkit", "rlkit DQN"), ("sb3", "SB3 DQN"), ("floor", "compute floor (plain PyTorch)")):
+    for name, label in (("rlkit", "rlkit DQN (agent.compile=auto: fused update)"),
+                        ("rlkit_eager", "rlkit DQN (agent.compile=off: eager autograd)"), ("sb3", "SB3 DQN"), ("floor", "compute floor (plain PyTorch)"),
+                        ("arithmetic", "bare arithmetic (the floor's FLOPs at the measured GEMM peak)")):
         per_round = ", ".join(f"{row['return']:.0f}" for row in rows[name])
-        ret = "—" if name == "floor" else f"{mean(name, 'return'):.1f} ({per_round})"
+        ret = "—" if name in ("floor", "arithmetic") else f"{mean(name, 'return'):.1f} ({per_round})"
         print(f"| {label} | {mean(name, 'updates'):,.0f} | {mean(name, 'seconds'):.1f} | {sps[name]:,.0f} | "
               f"{sps[name] / sps['sb3']:.2f}x | {mean(name, 'seconds') / mean('floor', 'seconds'):.2f}x | {ret} |")
 
@@ -167,7 +202,7 @@ ATARI = dict(env_id="ALE/Pong-v5", lr=1e-4, batch_size=32, buffer_size=100_000, 
              target_update=1_000, exploration_fraction=0.1, exploration_final_eps=0.01, max_grad_norm=10.0)
 
 
-def atari_rlkit(args: argparse.Namespace, workdir: Path) -> dict:
+def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto") -> dict:
     a = ATARI
     config = load_config(ROOT / "configs" / "atari_dqn.yaml", [
         f"env.id={a['env_id']}", f"env.num_envs={args.atari_envs}", "agent.name=dqn", "agent.n_step=1",
@@ -177,13 +212,15 @@ def atari_rlkit(args: argparse.Namespace, workdir: Path) -> dict:
         f"train.total_steps={args.atari_steps}", f"train.learning_starts={args.atari_learning_starts}",
         f"train.train_freq={a['train_freq']}", "train.gradient_steps=1", "train.eval_every=0",
         "train.checkpoint_every=0", "train.eval_episodes=1", "train.log_every=1000", "device=cpu",
-        f"seed={args.seed}", f"run_dir={workdir / 'atari'}", f"threads={args.atari_threads}",
+        f"seed={args.seed}", f"run_dir={workdir / f'atari_{precision}'}", f"threads={args.atari_threads}",
+        f"agent.precision={precision}",
     ])
     result = train(config, progress=False)
+    precision = load_agent(result.checkpoint).precision  # what auto resolved to
     train_seconds = result.seconds - result.eval_seconds - result.warmup_seconds
     return {"collect_sps": result.warmup_steps / result.warmup_seconds,
             "train_sps": (result.steps - result.warmup_steps) / train_seconds,
-            "updates": result.updates, "train_steps": result.steps - result.warmup_steps}
+            "updates": result.updates, "train_steps": result.steps - result.warmup_steps, "precision": precision}
 
 
 def atari_sb3(args: argparse.Namespace) -> dict:
@@ -278,6 +315,8 @@ def atari(args: argparse.Namespace) -> None:
         ours = atari_rlkit(args, Path(tmp))
         torch.set_num_threads(default_threads)  # SB3 and the floor run with torch's default
         print("rlkit done", file=sys.stderr, flush=True)
+        ours_fp32 = atari_rlkit(args, Path(tmp), "fp32") if ours["precision"] != "fp32" else None
+        torch.set_num_threads(default_threads)
         theirs = atari_sb3(args)
         print("SB3 done", file=sys.stderr, flush=True)
     floor_seconds = atari_floor(ours["updates"], ours["train_steps"])
@@ -288,10 +327,13 @@ def atari(args: argparse.Namespace) -> None:
           f"and the floor with 1 env and {default_threads}, torch {torch.__version__}\n")
     print("| run | collection-only steps/s | training steps/s | updates | training vs SB3 | training vs floor |")
     print("|---|---|---|---|---|---|")
-    for label, row in (("rlkit DQN", ours), ("SB3 DQN", theirs)):
+    runs = [(f"rlkit DQN (agent.precision=auto: {ours['precision']})", ours)]
+    if ours_fp32 is not None:
+        runs.append(("rlkit DQN (agent.precision=fp32)", ours_fp32))
+    for label, row in (*runs, ("SB3 DQN", theirs)):
         print(f"| {label} | {row['collect_sps']:,.0f} | {row['train_sps']:,.0f} | {row['updates']:,} | "
               f"{row['train_sps'] / theirs['train_sps']:.2f}x | {row['train_sps'] / floor_sps:.2f}x |")
-    print(f"| compute floor (plain PyTorch) | — | {floor_sps:,.0f} | {ours['updates']:,} | "
+    print(f"| compute floor (plain PyTorch, fp32) | — | {floor_sps:,.0f} | {ours['updates']:,} | "
           f"{floor_sps / theirs['train_sps']:.2f}x | 1.00x |")
     print(f"| ale-py vector env alone ({args.atari_envs} envs, random actions) | {ceiling_sps:,.0f} | — | — | — | — |")
     print(f"\ncollection-only: rlkit {ours['collect_sps'] / theirs['collect_sps']:.2f}x SB3; the env alone "

@@ -130,3 +130,31 @@ def test_inductor_update_matches_eager_after_100_updates():
     eager, compiled = make_agent("off", "agent.name=double_dqn"), make_agent("inductor", "agent.name=double_dqn")
     assert compiled.update_path == "inductor"
     assert_same_training(eager, compiled)
+
+
+def test_cuda_graph_needs_a_cuda_device():
+    with pytest.raises(ConfigError, match="agent.compile=cuda_graph does not support device cpu"):
+        make_agent("cuda_graph")
+    assert make_agent("on").update_path == "fused"  # a CPU: on means fused where the network allows it
+
+
+@pytest.mark.parametrize("updates_before", [0, 5])
+def test_cuda_graph_warm_up_is_undone_before_the_first_replay(updates_before):
+    """Capture runs warm-up updates for real; the path saves and restores everything they change (device-agnostic
+    helpers, checked here on the CPU): after restoring, training continues exactly as if they never ran."""
+    from rlkit.agents.cuda_graph import _restore, _snapshot
+
+    reference, warmed = make_agent("off", "agent.name=double_dqn"), make_agent("off", "agent.name=double_dqn")
+    data = batches(updates_before + 10)
+    for batch in data[:updates_before]:
+        reference.update(batch)
+        warmed.update(batch)
+    saved = _snapshot(warmed)
+    for _ in range(3):
+        warmed.update(data[-1])
+    _restore(warmed, saved)
+    for batch in data[updates_before:]:
+        reference.update(batch)
+        warmed.update(batch)
+    for p, q in zip(reference.online.parameters(), warmed.online.parameters()):
+        assert torch.equal(p, q)
