@@ -169,11 +169,14 @@ def arithmetic_seconds(updates: int, actions: int) -> tuple[float, float, float]
 
 def throughput(args: argparse.Namespace) -> None:
     rows: dict[str, list[dict]] = {"rlkit": [], "rlkit_eager": [], "sb3": [], "floor": []}
+    default_threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(args.rounds):
             workdir = Path(tmp) / f"round{round_index}"
             rows["rlkit"].append(run_rlkit(args.steps, args.seed + round_index, workdir))
             rows["rlkit_eager"].append(run_rlkit(args.steps, args.seed + round_index, workdir, "off"))
+            rlkit_threads = torch.get_num_threads()  # what rlkit's `threads: auto` chose
+            torch.set_num_threads(default_threads)  # SB3 and the floor run with torch's default
             rows["sb3"].append(run_sb3(args.steps, args.seed + round_index))
             rows["floor"].append(run_floor(rows["rlkit"][-1]["updates"], args.steps, args.seed))
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
@@ -185,7 +188,8 @@ def throughput(args: argparse.Namespace) -> None:
     rows["arithmetic"] = [{"seconds": arithmetic[0], "updates": mean("rlkit", "updates"), "return": float("nan")}]
     sps = {name: args.steps / mean(name, "seconds") for name in rows}
     print(f"\nCartPole-v1 DQN, RL-Zoo hyperparameters, {args.steps:,} env steps, median of {args.rounds} round(s), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; bare arithmetic: {arithmetic[1]:.1f} MFLOP "
+          f"torch {torch.__version__}; rlkit {rlkit_threads} torch thread(s) (threads: auto), SB3 and the floor "
+          f"{default_threads} (torch's default); bare arithmetic: {arithmetic[1]:.1f} MFLOP "
           f"per update at {arithmetic[2]:.0f} GFLOP/s (fp32 1024^3 GEMM, measured after the runs)\n")
     print("| run | updates | seconds | env steps/s | vs SB3 | time vs floor | greedy return, 20 ep (per round) |")
     print("|---|---|---|---|---|---|---|")

@@ -287,6 +287,27 @@ def test_n_step_returns_pure_function_hand_example():
     np.testing.assert_allclose(one[1], [0.5, 0.5, 0.5, 0.0])
 
 
+def test_n_step_returns_full_window_batches_match_a_plain_loop():
+    """Batches where no window ends take a shortcut; both paths agree with a per-window loop."""
+    rng = np.random.default_rng(0)
+    gamma_powers = np.float32(0.9) ** np.arange(5, dtype=np.float32)
+    for rate in (0.0, 0.05):  # no ends (the shortcut) and some ends (the general path)
+        rewards = rng.normal(size=(64, 4)).astype(np.float32)
+        terminated, truncated = rng.random((64, 4)) < rate, rng.random((64, 4)) < rate / 2
+        available = rng.integers(4, 100, 64)
+        returns, discounts, steps = n_step_returns(rewards, terminated, truncated, available, gamma_powers)
+        for i in range(64):
+            total, m = 0.0, 0
+            for k in range(4):
+                total += gamma_powers[k] * rewards[i, k]
+                m = k + 1
+                if terminated[i, k] or truncated[i, k]:
+                    break
+            assert steps[i] == m and returns[i] == pytest.approx(total, rel=1e-6)
+            assert discounts[i] == (0.0 if terminated[i, m - 1] else gamma_powers[m])
+        assert returns.dtype == discounts.dtype == np.float32 and steps.dtype == np.int64
+
+
 def test_large_arrays_round_trip_through_the_streaming_reader(tmp_path):
     buffer = ReplayBuffer(4096, (64,), np.float32, num_envs=2, n_step=2, seed=0)  # obs arrays of 1 MiB each
     rng = np.random.default_rng(0)

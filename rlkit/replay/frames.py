@@ -82,6 +82,7 @@ class FrameReplayBuffer(ReplayStorage):
         self._flat = {key: getattr(self, "_" + key).reshape(-1) for key in _ROW_KEYS}
         self._envs = np.arange(n)
         self._ahead = np.arange(1, k)  # the K-1 oldest rows, just ahead of a head
+        self._offsets: dict[int, np.ndarray] = {}  # _window's row offsets per extra length
         self._last_next_obs = np.zeros((n,) + self.obs_shape, self.obs_dtype)
         self._written = np.zeros(n, np.int64)  # unwrapped head position per env; the head row is written % rows
         self._run = np.zeros(n, np.int64)  # frames of the current episode written before the head
@@ -181,9 +182,14 @@ class FrameReplayBuffer(ReplayStorage):
         """Build the n-step Batch for flat slots `indices` (B,) int64, which must be sampleable;
         `weights` (B,) float32 importance weights, ones when None. obs, next_obs: (B, K, *frame_shape)."""
         n, rows = self.num_envs, self.rows
-        row, env = np.divmod(indices, n)
-        available = (self._written[env] - row) % rows  # steps before the head: the newest data of that env
-        window = ((row[:, None] + self._steps) % rows) * n + env[:, None]  # (B, n_step) flat slots
+        if n == 1:  # one env: a flat slot is its row (a few array operations fewer per batch)
+            row, env = indices, None
+            available = (self._written[0] - row) % rows
+            window = (row[:, None] + self._steps) % rows
+        else:
+            row, env = np.divmod(indices, n)
+            available = (self._written[env] - row) % rows  # steps before the head: the newest data of that env
+            window = ((row[:, None] + self._steps) % rows) * n + env[:, None]  # (B, n_step) flat slots
         flat = self._flat
         returns, discounts, steps = n_step_returns(
             flat["rewards"].take(window), flat["terminated"].take(window), flat["truncated"].take(window),
@@ -194,7 +200,7 @@ class FrameReplayBuffer(ReplayStorage):
         longest = int(steps.max())
         frames = self._window(row, env, longest)
         size = len(indices)
-        if (steps == longest).all():
+        if steps.min() == longest:
             next_obs = frames[:, longest:]
         else:  # some windows stopped early (episode end, newest data): copy those stacks out of the window
             next_obs = frames[np.arange(size)[:, None], steps[:, None] + np.arange(self.stack_size)]
@@ -261,23 +267,27 @@ class FrameReplayBuffer(ReplayStorage):
         """`count` flat slots drawn uniformly over the sampleable ones: uniform draws over the rows in use, with the
         unsampleable (fillers, heads, unwritten) rejected; they are a small fraction once episodes run long."""
         high = self._rows_used * self.num_envs
-        accepted, total = [], 0
-        while total < count:
-            need = count - total
-            draws = self._rng.integers(0, high, size=int(need * high / self._num_valid * 1.1) + 8, dtype=np.int64)
-            draws = draws[self._flat["valid"].take(draws)]
-            accepted.append(draws)
-            total += len(draws)
-        return np.concatenate(accepted)[:count]
+        draws = self._rng.integers(0, high, size=int(count * high / self._num_valid * 1.1) + 8, dtype=np.int64)
+        draws = draws[self._flat["valid"].take(draws)]
+        if len(draws) >= count:  # nearly always: the draw is sized for the rejection rate
+            return draws[:count]
+        return np.concatenate([draws, self._draw(count - len(draws))])
 
-    def _window(self, rows: np.ndarray, envs: np.ndarray, extra: int = 0) -> np.ndarray:
-        """The frame stacks ending at `rows` (M,) of columns `envs` (M,) followed by the `extra` frames after them
-        -> (M, K + extra, *frame_shape). Frames before the episode's first (beyond the row's depth) read as zeros."""
+    def _window(self, rows: np.ndarray, envs: np.ndarray | None, extra: int = 0) -> np.ndarray:
+        """The frame stacks ending at `rows` (M,) of columns `envs` (M,; None with one env) followed by the `extra`
+        frames after them -> (M, K + extra, *frame_shape). Frames before the episode's first (beyond the row's
+        depth) read as zeros."""
         n = self.num_envs
-        offsets = np.arange(1 - self.stack_size, extra + 1)  # rows relative to `rows`, oldest first
-        slots = ((rows[:, None] + offsets) % self.rows) * n + envs[:, None]
-        depth = self._flat["depth"].take(rows * n + envs)
-        slots = np.where(offsets + depth[:, None] < 0, self.capacity, slots)  # index `capacity`: the zero frame
+        offsets = self._offsets.get(extra)
+        if offsets is None:  # rows relative to `rows`, oldest first
+            offsets = self._offsets[extra] = np.arange(1 - self.stack_size, extra + 1)
+        if envs is None:
+            slots = (rows[:, None] + offsets) % self.rows
+            depth = self._flat["depth"].take(rows)
+        else:
+            slots = ((rows[:, None] + offsets) % self.rows) * n + envs[:, None]
+            depth = self._flat["depth"].take(rows * n + envs)
+        slots[offsets + depth[:, None] < 0] = self.capacity  # index `capacity`: the zero frame
         return self._flat_frames.take(slots, axis=0)
 
     def _forget(self, slots: np.ndarray) -> np.ndarray:
