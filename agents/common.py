@@ -25,17 +25,36 @@ def build_network(config: AgentConfig, obs_shape: Sequence[int] | ObsSpace, num_
                            default_quantiles=critic.act_samples, norm=net.norm, inputs=inputs)
 
 
-@torch.no_grad()
+class TargetUpdate:
+    """target <- tau * online + (1 - tau) * target for one pair of networks (a hard copy when tau >= 1); buffers
+    (BatchNorm statistics, quantiser scales) are copied, as SB3 does with ``running_*``.
+
+    The tensor lists are collected once: walking the module tree costs as much as the copy itself on a small MLP,
+    and DQN presets update the target every few env steps. Parameters keep their identity through
+    ``load_state_dict`` (it copies in place), so the lists stay valid; build a new one for new modules.
+    """
+
+    def __init__(self, online: torch.nn.Module, target: torch.nn.Module):
+        self.online, self.target = online, target
+        self.online_parameters, self.target_parameters = list(online.parameters()), list(target.parameters())
+        self.online_buffers, self.target_buffers = list(online.buffers()), list(target.buffers())
+
+    @torch.no_grad()
+    def __call__(self, tau: float) -> None:
+        if tau >= 1.0:
+            torch._foreach_copy_(self.target_parameters, self.online_parameters)
+        else:
+            torch._foreach_lerp_(self.target_parameters, self.online_parameters, tau)
+        if self.target_buffers:
+            torch._foreach_copy_(self.target_buffers, self.online_buffers)
+
+    def serves(self, online: torch.nn.Module, target: torch.nn.Module) -> bool:
+        return self.online is online and self.target is target
+
+
 def update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target (a hard copy when tau >= 1); buffers (BatchNorm statistics,
-    quantiser scales) are copied, as SB3 does with ``running_*``."""
-    online_parameters, target_parameters = list(online.parameters()), list(target.parameters())
-    if tau >= 1.0:
-        torch._foreach_copy_(target_parameters, online_parameters)
-    else:
-        torch._foreach_lerp_(target_parameters, online_parameters, tau)
-    for target_buffer, online_buffer in zip(target.buffers(), online.buffers()):
-        target_buffer.copy_(online_buffer)
+    """One ``TargetUpdate`` of ``online`` into ``target`` (agents that update often keep a TargetUpdate)."""
+    TargetUpdate(online, target)(tau)
 
 
 def agent_state(agent: Any) -> dict[str, Any]:

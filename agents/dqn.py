@@ -25,7 +25,7 @@ from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
 from rlkit.replay import Batch
 from rlkit.spaces import ObsSpace, batch_size, concat_inputs, input_mask
 
-from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
+from .common import TargetUpdate, agent_state, build_network, clip_grad_norm, load_agent_state
 from .munchausen import munchausen_target
 from .update_paths import build_update, choose_precision, choose_update_path
 
@@ -106,6 +106,7 @@ class DQNAgent:
         self.precision = choose_precision(self)  # 'fp32' or 'bf16' (autocast in ``forward``)
         self.update_path = choose_update_path(self)
         self._update: Any = None
+        self._target_update: TargetUpdate | None = None  # the target update's tensor lists, collected once
 
     def _build_network(self) -> torch.nn.Module:
         return build_network(self.config, self.obs_space, self.num_actions, self.critic.bins)
@@ -361,7 +362,10 @@ class DQNAgent:
     def update_target(self) -> None:
         """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1); see ``common.update_target``."""
         if self.has_target_network:
-            update_target(self.online, self.target, self.config.tau)
+            sync = self._target_update
+            if sync is None or not sync.serves(self.online, self.target):
+                sync = self._target_update = TargetUpdate(self.online, self.target)
+            sync(self.config.tau)
 
     # -- state --------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

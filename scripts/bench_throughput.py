@@ -20,6 +20,7 @@ learning starts) and training steps/s for rlkit (native ale-py vector env, ``--a
 PyTorch.
 
     python scripts/bench_throughput.py --atari --atari-envs 4
+    python scripts/bench_throughput.py --atari --device cuda     # the same on a GPU, plus a CUDA-graph row
 
 ``--solve`` mode: env steps rlkit's own configs/cartpole_dqn.yaml needs until a greedy evaluation (10 episodes,
 every 1,000 steps) reaches a mean return of 475, for several seeds.
@@ -206,7 +207,7 @@ ATARI = dict(env_id="ALE/Pong-v5", lr=1e-4, batch_size=32, buffer_size=100_000, 
              target_update=1_000, exploration_fraction=0.1, exploration_final_eps=0.01, max_grad_norm=10.0)
 
 
-def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto") -> dict:
+def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto", update_path: str = "auto") -> dict:
     a = ATARI
     config = load_config(ROOT / "configs" / "atari_dqn.yaml", [
         f"env.id={a['env_id']}", f"env.num_envs={args.atari_envs}", "agent.name=dqn", "agent.n_step=1",
@@ -215,16 +216,17 @@ def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto"
         f"exploration.fraction={a['exploration_fraction']}", f"exploration.end={a['exploration_final_eps']}",
         f"train.total_steps={args.atari_steps}", f"train.learning_starts={args.atari_learning_starts}",
         f"train.train_freq={a['train_freq']}", "train.gradient_steps=1", "train.eval_every=0",
-        "train.checkpoint_every=0", "train.eval_episodes=1", "train.log_every=1000", "device=cpu",
-        f"seed={args.seed}", f"run_dir={workdir / f'atari_{precision}'}", f"threads={args.atari_threads}",
-        f"agent.precision={precision}",
+        "train.checkpoint_every=0", "train.eval_episodes=1", "train.log_every=1000", f"device={args.device}",
+        f"seed={args.seed}", f"run_dir={workdir / f'atari_{precision}_{update_path}'}",
+        f"threads={args.atari_threads}", f"agent.precision={precision}", f"agent.compile={update_path}",
     ])
     result = train(config, progress=False)
     precision = load_agent(result.checkpoint).precision  # what auto resolved to
     train_seconds = result.seconds - result.eval_seconds - result.warmup_seconds
     return {"collect_sps": result.warmup_steps / result.warmup_seconds,
             "train_sps": (result.steps - result.warmup_steps) / train_seconds,
-            "updates": result.updates, "train_steps": result.steps - result.warmup_steps, "precision": precision}
+            "updates": result.updates, "train_steps": result.steps - result.warmup_steps, "precision": precision,
+            "updates_per_s": result.updates / train_seconds}
 
 
 def atari_sb3(args: argparse.Namespace) -> dict:
@@ -253,7 +255,7 @@ def atari_sb3(args: argparse.Namespace) -> dict:
                 learning_starts=args.atari_learning_starts, train_freq=a["train_freq"], gradient_steps=1,
                 gamma=a["gamma"], target_update_interval=a["target_update"],
                 exploration_fraction=a["exploration_fraction"], exploration_final_eps=a["exploration_final_eps"],
-                max_grad_norm=a["max_grad_norm"], optimize_memory_usage=False, seed=args.seed, device="cpu",
+                max_grad_norm=a["max_grad_norm"], optimize_memory_usage=False, seed=args.seed, device=args.device,
                 verbose=0)
     clock = Clock()
     started = time.perf_counter()
@@ -262,7 +264,8 @@ def atari_sb3(args: argparse.Namespace) -> dict:
     env.close()
     return {"collect_sps": args.atari_learning_starts / (clock.warmup_end - started),
             "train_sps": (args.atari_steps - args.atari_learning_starts) / (ended - clock.warmup_end),
-            "updates": model._n_updates, "train_steps": args.atari_steps - args.atari_learning_starts}
+            "updates": model._n_updates, "train_steps": args.atari_steps - args.atari_learning_starts,
+            "updates_per_s": model._n_updates / (ended - clock.warmup_end)}
 
 
 def atari_env_ceiling(args: argparse.Namespace, steps: int) -> float:
@@ -283,7 +286,7 @@ def atari_env_ceiling(args: argparse.Namespace, steps: int) -> float:
     return actions.size / seconds
 
 
-def atari_floor(updates: int, actions: int) -> float:
+def atari_floor(updates: int, actions: int, device: str = "cpu") -> float:
     """Seconds for ``updates`` Nature-CNN DQN updates (batch 32) and ``actions`` batch-1 greedy forwards."""
     from rlkit.nets import NatureCNN
 
@@ -291,12 +294,13 @@ def atari_floor(updates: int, actions: int) -> float:
         torso = NatureCNN((4, 84, 84))
         return torch.nn.Sequential(torso, torch.nn.Linear(512, 6))
 
-    online, target = network(), network()
+    online, target = network().to(device), network().to(device)
     optimizer = torch.optim.Adam(online.parameters(), lr=ATARI["lr"], fused=True)
-    obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8)
-    next_obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8)
-    taken, rewards, discounts = torch.randint(6, (32,)), torch.ones(32), torch.full((32,), 0.99)
-    single = torch.zeros(1, 4, 84, 84, dtype=torch.uint8)
+    obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8, device=device)
+    next_obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8, device=device)
+    taken = torch.randint(6, (32,), device=device)
+    rewards, discounts = torch.ones(32, device=device), torch.full((32,), 0.99, device=device)
+    single = torch.zeros(1, 4, 84, 84, dtype=torch.uint8)  # from the host, as an env hands it
     started = time.perf_counter()
     for _ in range(updates):
         with torch.no_grad():
@@ -309,8 +313,17 @@ def atari_floor(updates: int, actions: int) -> float:
         optimizer.step()
     with torch.inference_mode():
         for _ in range(actions):
-            online(single).argmax(1).item()
+            online(single.to(device)).argmax(1).item()
+    if device != "cpu":
+        torch.cuda.synchronize()
     return time.perf_counter() - started
+
+
+def device_name(device: str) -> str:
+    """The device as the table's header names it: the GPU's name on CUDA."""
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return "cpu"
 
 
 def atari(args: argparse.Namespace) -> None:
@@ -321,25 +334,33 @@ def atari(args: argparse.Namespace) -> None:
         print("rlkit done", file=sys.stderr, flush=True)
         ours_fp32 = atari_rlkit(args, Path(tmp), "fp32") if ours["precision"] != "fp32" else None
         torch.set_num_threads(default_threads)
+        graphed = atari_rlkit(args, Path(tmp), "auto", "cuda_graph") if args.device.startswith("cuda") else None
+        torch.set_num_threads(default_threads)
         theirs = atari_sb3(args)
         print("SB3 done", file=sys.stderr, flush=True)
-    floor_seconds = atari_floor(ours["updates"], ours["train_steps"])
+    floor_seconds = atari_floor(ours["updates"], ours["train_steps"], args.device)
     floor_sps = ours["train_steps"] / floor_seconds
     ceiling_sps = atari_env_ceiling(args, args.atari_learning_starts)
     print(f"\nALE/Pong-v5, Nature CNN DQN, {args.atari_steps:,} env steps ({args.atari_learning_starts:,} collection "
           f"only), rlkit with {args.atari_envs} envs and {args.atari_threads or default_threads} torch threads, SB3 "
-          f"and the floor with 1 env and {default_threads}, torch {torch.__version__}\n")
-    print("| run | collection-only steps/s | training steps/s | updates | training vs SB3 | training vs floor |")
-    print("|---|---|---|---|---|---|")
+          f"and the floor with 1 env and {default_threads}, torch {torch.__version__}, device {device_name(args.device)}\n")
+    print("| run | collection-only steps/s | training steps/s | updates | updates/s | training vs SB3 | "
+          "training vs floor |")
+    print("|---|---|---|---|---|---|---|")
     runs = [(f"rlkit DQN (agent.precision=auto: {ours['precision']})", ours)]
     if ours_fp32 is not None:
         runs.append(("rlkit DQN (agent.precision=fp32)", ours_fp32))
+    if graphed is not None:
+        runs.append(("rlkit DQN (agent.compile=cuda_graph)", graphed))
     for label, row in (*runs, ("SB3 DQN", theirs)):
         print(f"| {label} | {row['collect_sps']:,.0f} | {row['train_sps']:,.0f} | {row['updates']:,} | "
+              f"{row['updates_per_s']:,.1f} | "
               f"{row['train_sps'] / theirs['train_sps']:.2f}x | {row['train_sps'] / floor_sps:.2f}x |")
     print(f"| compute floor (plain PyTorch, fp32) | — | {floor_sps:,.0f} | {ours['updates']:,} | "
+          f"{ours['updates'] / floor_seconds:,.1f} | "
           f"{floor_sps / theirs['train_sps']:.2f}x | 1.00x |")
-    print(f"| ale-py vector env alone ({args.atari_envs} envs, random actions) | {ceiling_sps:,.0f} | — | — | — | — |")
+    print(f"| ale-py vector env alone ({args.atari_envs} envs, random actions) | {ceiling_sps:,.0f} | — | — | — | — "
+          "| — |")
     print(f"\ncollection-only: rlkit {ours['collect_sps'] / theirs['collect_sps']:.2f}x SB3; the env alone "
           f"{ceiling_sps / theirs['collect_sps']:.2f}x SB3 (measured last, in the same process)")
 
@@ -377,6 +398,9 @@ def main() -> None:
     parser.add_argument("--solve", action="store_true", help="measure env steps to greedy return 475 instead")
     parser.add_argument("--atari", action="store_true", help="compare on ALE/Pong-v5 with the Nature CNN instead")
     parser.add_argument("--atari-envs", type=int, default=4, help="rlkit's parallel games in --atari mode")
+    parser.add_argument("--device", default="cpu",
+                        help="--atari mode: cpu or cuda[:N] for rlkit, SB3 and the floor alike (cuda adds an "
+                             "agent.compile=cuda_graph row)")
     parser.add_argument("--atari-threads", type=int, default=0,
                         help="rlkit's torch threads in --atari mode (0: torch's default)")
     parser.add_argument("--atari-steps", type=int, default=12_000, help="env steps per run in --atari mode")
