@@ -72,6 +72,7 @@ class FusedMLPUpdate:
         self.huber = agent.critic.loss_name == "huber"
         self.double = bool(agent.config.double)
         self.max_grad_norm = agent.config.max_grad_norm
+        self.network = agent.online
         self.parameters = list(agent.online.parameters())
         # The fused kernel is private API; without it the optimiser's own step does the same maths.
         self.kernel = getattr(torch, "_fused_adam_", None)
@@ -105,6 +106,8 @@ class FusedMLPUpdate:
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step; the same returns as ``DQNAgent.update``: ``loss`` () and ``td_errors`` (B,)."""
         agent = self.agent
+        if agent.online is not self.network:  # the network was swapped: collect its parameters again
+            self.__init__(agent)
         device = agent.device
         count = len(batch.actions)
         x = agent._inputs(batch.obs).reshape(count, -1).float()
