@@ -326,24 +326,41 @@ def device_name(device: str) -> str:
     return "cpu"
 
 
+def _median_row(rows: list[dict]) -> dict:
+    """Per-key medians of one configuration's rounds (numbers), the first round's value otherwise."""
+    return {key: (float(np.median([row[key] for row in rows])) if isinstance(value, (int, float)) else value)
+            for key, value in rows[0].items()}
+
+
 def atari(args: argparse.Namespace) -> None:
+    default_threads = torch.get_num_threads()
+    rounds: dict[str, list[dict]] = {"ours": [], "fp32": [], "graphed": [], "sb3": []}
     with tempfile.TemporaryDirectory() as tmp:
-        default_threads = torch.get_num_threads()
-        ours = atari_rlkit(args, Path(tmp))
-        torch.set_num_threads(default_threads)  # SB3 and the floor run with torch's default
-        print("rlkit done", file=sys.stderr, flush=True)
-        ours_fp32 = atari_rlkit(args, Path(tmp), "fp32") if ours["precision"] != "fp32" else None
-        torch.set_num_threads(default_threads)
-        graphed = atari_rlkit(args, Path(tmp), "auto", "cuda_graph") if args.device.startswith("cuda") else None
-        torch.set_num_threads(default_threads)
-        theirs = atari_sb3(args)
-        print("SB3 done", file=sys.stderr, flush=True)
-    floor_seconds = atari_floor(ours["updates"], ours["train_steps"], args.device)
+        for index in range(args.rounds):  # alternate every configuration, then take medians
+            workdir = Path(tmp) / f"round{index}"
+            rounds["ours"].append(atari_rlkit(args, workdir))
+            torch.set_num_threads(default_threads)  # SB3 and the floor run with torch's default
+            if rounds["ours"][-1]["precision"] != "fp32":
+                rounds["fp32"].append(atari_rlkit(args, workdir, "fp32"))
+                torch.set_num_threads(default_threads)
+            if args.device.startswith("cuda"):
+                rounds["graphed"].append(atari_rlkit(args, workdir, "auto", "cuda_graph"))
+                torch.set_num_threads(default_threads)
+            rounds["sb3"].append(atari_sb3(args))
+            print(f"round {index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    ours, theirs = _median_row(rounds["ours"]), _median_row(rounds["sb3"])
+    ours_fp32 = _median_row(rounds["fp32"]) if rounds["fp32"] else None
+    graphed = _median_row(rounds["graphed"]) if rounds["graphed"] else None
+    for row in (ours, theirs, ours_fp32, graphed):
+        if row is not None:
+            row["updates"] = int(row["updates"])
+    floor_seconds = atari_floor(ours["updates"], int(ours["train_steps"]), args.device)
     floor_sps = ours["train_steps"] / floor_seconds
     ceiling_sps = atari_env_ceiling(args, args.atari_learning_starts)
     print(f"\nALE/Pong-v5, Nature CNN DQN, {args.atari_steps:,} env steps ({args.atari_learning_starts:,} collection "
           f"only), rlkit with {args.atari_envs} envs and {args.atari_threads or default_threads} torch threads, SB3 "
-          f"and the floor with 1 env and {default_threads}, torch {torch.__version__}, device {device_name(args.device)}\n")
+          f"and the floor with 1 env and {default_threads}, torch {torch.__version__}, device {device_name(args.device)}; "
+          f"medians of {args.rounds} alternating round(s)\n")
     print("| run | collection-only steps/s | training steps/s | updates | updates/s | training vs SB3 | "
           "training vs floor |")
     print("|---|---|---|---|---|---|---|")
@@ -393,7 +410,8 @@ def solve(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=50_000, help="env steps per training run (default 50,000)")
-    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of rlkit, SB3, floor")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternating rounds of rlkit, SB3 (and the floor in CartPole mode); medians reported")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--solve", action="store_true", help="measure env steps to greedy return 475 instead")
     parser.add_argument("--atari", action="store_true", help="compare on ALE/Pong-v5 with the Nature CNN instead")
