@@ -101,8 +101,8 @@ class DQNAgent:
             self.fraction_generator = torch.Generator(device=self.device)
             self.fraction_generator.manual_seed(int(seed) + 0x5EED)
         self._numpy_online: tuple[torch.nn.Module, NumpyQNetwork | None] | None = None
-        # 'eager', 'fused' or 'inductor' (a config asking for what this network cannot run fails here, not at the
-        # first update); the update function itself is built at the first update
+        # 'eager', 'fused', 'inductor' or 'cuda_graph' (a config asking for what this network cannot run fails here,
+        # not at the first update); the update function itself is built at the first update
         self.precision = choose_precision(self)  # 'fp32' or 'bf16' (autocast in ``forward``)
         self.update_path = choose_update_path(self)
         self._update: Any = None

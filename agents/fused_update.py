@@ -21,6 +21,8 @@ from rlkit.critics import Scalar
 from rlkit.nets import MLP, DuelingHead, QHead, QNetwork
 from rlkit.replay import Batch
 
+from .common import clip_grad_norm
+
 _relu_backward = torch.ops.aten.threshold_backward  # grad where the ReLU's output > 0, else 0: autograd's own rule
 
 
@@ -108,14 +110,9 @@ class FusedMLPUpdate:
         agent = self.agent
         if agent.online is not self.network:  # the network was swapped: collect its parameters again
             self.__init__(agent)
-        device = agent.device
-        count = len(batch.actions)
-        x = agent._inputs(batch.obs).reshape(count, -1).float()
-        next_x = agent._inputs(batch.next_obs).reshape(count, -1).float()
-        actions = torch.as_tensor(batch.actions, device=device).view(-1, 1)
-        returns = torch.as_tensor(batch.returns, device=device)
-        discounts = torch.as_tensor(batch.discounts, device=device)
-        weights = torch.as_tensor(batch.weights, device=device)
+        obs, actions, next_obs, returns, discounts, weights = agent.batch_tensors(batch)
+        count = len(actions)
+        x, next_x, actions = obs.reshape(count, -1).float(), next_obs.reshape(count, -1).float(), actions.view(-1, 1)
 
         with torch.no_grad():
             next_q = self._q(agent.target, next_x)
@@ -136,9 +133,7 @@ class FusedMLPUpdate:
             grad_q = torch.zeros_like(q).scatter_(1, actions, (slope * weights / count).unsqueeze(1))
             self._backward(grad_q, inputs)
             if self.max_grad_norm is not None:
-                grads = [p.grad for p in self.parameters]
-                total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-                torch._foreach_mul_(grads, (self.max_grad_norm / (total + 1e-6)).clamp_(max=1.0))
+                clip_grad_norm(self.parameters, self.max_grad_norm)
             self._adam()
         return {"loss": loss, "td_errors": delta.abs()}
 

@@ -4,14 +4,14 @@
 - ``fused``: ``FusedMLPUpdate`` (agents/fused_update.py), the update of a plain MLP with the scalar critic written
   out as its kernels; a config asking for it on another network is an error naming what stands in the way.
 - ``inductor``: the eager update's loss under ``torch.compile`` (forward and backward compiled; the clip and the
-  fused Adam step stay as they are). Compiling takes tens of seconds at the first update, once per run.
+  fused Adam step stay as they are). Compiling takes seconds to tens of seconds at the first update, once per run.
 - ``cuda_graph``: the eager update captured in a CUDA graph (agents/cuda_graph.py), on a CUDA device.
 - ``on``: on a CUDA device the CUDA graph where the agent allows it; on a CPU fused where the network allows it;
   inductor elsewhere.
 - ``auto`` (default): on a CPU fused where the network allows it, eager elsewhere. ``scripts/bench_update.py``
-  measured fused the fastest for the MLPs it runs and inductor slower than eager for the Nature CNN on a CPU, so
-  auto does not pay compile time for it. On a GPU auto stays eager until ``bench_throughput.py --device cuda`` has
-  measured the CUDA graph there (no GPU was at hand when it was written).
+  measured fused the fastest for the MLPs it runs and inductor no faster than eager for them or the Nature CNN on a
+  CPU, so auto does not pay compile time for it. On a GPU auto stays eager until ``bench_throughput.py --atari
+  --device cuda`` has measured the CUDA graph there (no GPU was at hand when it was written).
 """
 
 from __future__ import annotations
@@ -27,15 +27,12 @@ from rlkit.nets import CNN_TORSOS
 from .cuda_graph import GraphedUpdate, graph_unsupported
 from .fused_update import FusedMLPUpdate, fused_unsupported
 
-UPDATE_PATHS = ("auto", "on", "off", "fused", "inductor", "cuda_graph")
-
-
 def choose_precision(agent: Any) -> str:
     """'fp32' or 'bf16' for ``agent.config.precision``: auto is bf16 for a CNN torso on a device with bf16
     hardware (``bf16_native``), where scripts/bench_update.py measured it faster, and fp32 elsewhere; an explicit
     bf16 on a device without that hardware is an error (torch would emulate it, slower than fp32)."""
     config = agent.config
-    setting = getattr(config, "precision", "fp32")
+    setting = config.precision
     native = bf16_native(agent.device)
     if setting == "bf16" and not native:
         raise ConfigError(f"agent.precision=bf16 needs bf16 hardware (a CPU with AVX512-BF16 or AMX, or a CUDA "
@@ -48,7 +45,7 @@ def choose_precision(agent: Any) -> str:
 def choose_update_path(agent: Any) -> str:
     """The path ('eager', 'fused', 'inductor' or 'cuda_graph') ``agent.config.compile`` resolves to for this agent; raises
     ConfigError for ``fused`` on a network it cannot run."""
-    setting = getattr(agent.config, "compile", "auto")
+    setting = agent.config.compile
     if setting == "off":
         return "eager"
     if setting == "inductor":
