@@ -34,9 +34,12 @@ import torch
 
 from rlkit.config import Config, PuzzleConfig, config_from_dict
 from rlkit.critics import Scalar
+from rlkit.device import bf16_native
+from rlkit.envs.puzzles.protocol import Walks
 from rlkit.errors import CheckpointError, ConfigError
 
 from .common import agent_state, build_network, clip_grad_norm, load_agent_state, update_target
+from .update_paths import choose_precision
 
 INFERENCE_CHUNK = 65_536  # states per forward pass in q_values: bounds activation memory for huge expansions
 
@@ -77,6 +80,8 @@ class QStarAgent:
         self.optimizer = torch.optim.Adam(self.parameters, lr=agent.lr, eps=agent.adam_eps, fused=True)
         self.rng = np.random.default_rng(seed)
         self._teacher: torch.nn.Module | None = None  # puzzle.target_from's network, read when training needs it
+        self.precision = _precision(self)
+        self.updates = 0  # updates done: mixed targets' Bellman cadence counts them (saved with the state)
 
     def _build_network(self) -> torch.nn.Module:
         return build_network(self.config, self.obs_shape, self.num_actions, 1)
@@ -87,23 +92,44 @@ class QStarAgent:
         count, longest = self.puzzle_config.batch_size, self.puzzle_config.max_scramble
         return self.puzzle.scramble(count, rng.integers(0, longest + 1, size=count), rng)
 
-    # -- learning -------------------------------------------------------------------------------------------------
-    def update(self, states: np.ndarray) -> dict[str, torch.Tensor]:
-        """One gradient step on ``states`` (B, D): on all A actions, or on ``puzzle.target_actions`` random ones.
+    def training_batch(self, rng: np.random.Generator) -> np.ndarray | Walks:
+        """What the next ``update`` trains on: ``training_states`` for Bellman targets; for walk / mixed targets,
+        ``puzzle.batch_size`` walk states with their lengths (``Puzzle.walks``, prefixes of 1..max_scramble)."""
+        cfg = self.puzzle_config
+        if cfg.targets == "bellman":
+            return self.training_states(rng)
+        return self.puzzle.walks(cfg.batch_size, cfg.max_scramble, rng, cfg.non_backtracking)
 
-        Returns {"loss": () device tensor}.
+    # -- learning -------------------------------------------------------------------------------------------------
+    def update(self, batch: np.ndarray | Walks) -> dict[str, torch.Tensor]:
+        """One gradient step on all A actions of each state (or ``puzzle.target_actions`` random ones).
+
+        batch: states (B, D) -> Bellman targets; ``Walks`` -> walk-bound targets (``walk_target``), and with
+        ``puzzle.targets: mixed`` every ``bellman_every``-th update Bellman targets capped by the walk bound on the
+        first ``bellman_batch_size`` states. Returns {"loss": () device tensor, "states": states trained on,
+        "bellman": whether the targets were Bellman ones}.
         """
-        sampled = self.puzzle_config.target_actions
+        cfg = self.puzzle_config
+        self.updates += 1
+        walks = batch if isinstance(batch, Walks) else None
+        bellman = walks is None or (cfg.targets == "mixed" and self.updates % cfg.bellman_every == 0)
+        if walks is not None and bellman and cfg.bellman_batch_size is not None:
+            walks = walks.take(cfg.bellman_batch_size)
+        states = batch if walks is None else walks.states
+        sampled = cfg.target_actions
         actions = None
         if sampled is not None and sampled < self.num_actions:
             # k distinct actions per state: the k smallest of A uniform keys per row (argpartition, no sort)
             keys = self.rng.random((len(states), self.num_actions))
             actions = np.argpartition(keys, sampled - 1, axis=1)[:, :sampled]  # (B, k)
-            target = self.td_target(states, actions)  # (B, k)
+        if walks is None:
+            target = self.td_target(states, actions)
+        elif not bellman:
+            target = self.walk_target(walks, actions)
         else:
-            target = self.td_target(states)  # (B, A)
+            target = torch.minimum(self.td_target(states, actions), self.walk_target(walks, actions))
         self.online.train()  # BatchNorm uses batch statistics while learning...
-        q = self.critic.q_values(self.online(self.puzzle.encode(states, self.device)))  # (B, A)
+        q = self.critic.q_values(self.forward(self.online, self.puzzle.encode(states, self.device)))  # (B, A)
         self.online.eval()  # ...and running statistics everywhere else
         if actions is not None:
             q = q.gather(1, torch.as_tensor(actions, device=self.device))  # (B, k)
@@ -113,7 +139,7 @@ class QStarAgent:
         if self.config.max_grad_norm is not None:
             clip_grad_norm(self.parameters, self.config.max_grad_norm)
         self.optimizer.step()
-        return {"loss": loss.detach()}
+        return {"loss": loss.detach(), "states": len(states), "bellman": bellman}
 
     @torch.no_grad()
     def td_target(self, states: np.ndarray, actions: np.ndarray | None = None) -> torch.Tensor:
@@ -130,6 +156,25 @@ class QStarAgent:
         not_goal = torch.as_tensor(~self.puzzle.is_goal(children), device=self.device)
         costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)
         return costs + (next_q * not_goal).view_as(costs)
+
+    def walk_target(self, walks: Walks, actions: np.ndarray | None = None) -> torch.Tensor:
+        """Upper bounds on Q*(s, a) from the walks alone, no network: c(s, a) + a bound on the child's distance.
+
+        A state reached by a walk of k base moves is at most k from the goal, so its child under action a is at
+        most k + c(a) away (c(a) counts base moves); the child under the inverse of the walk's last move is the
+        walk's previous state, at most k - 1 away; a goal child is 0 away. walks: B states; actions (B, k) or None
+        for every action -> (B, k) or (B, A) float32 on the agent's device.
+        """
+        costs = np.broadcast_to(self.puzzle.action_costs, (len(walks), self.num_actions))
+        bound = walks.lengths[:, None] + costs
+        back = np.flatnonzero(walks.last >= 0)
+        bound[back, self.puzzle.inverse_actions[walks.last[back]]] = walks.lengths[back] - 1
+        children, _ = self.puzzle.expand(walks.states)
+        bound = np.where(self.puzzle.is_goal(children).reshape(bound.shape), 0.0, bound)
+        target = costs + bound
+        if actions is not None:
+            target = np.take_along_axis(target, actions, axis=1)
+        return torch.as_tensor(target, dtype=torch.float32, device=self.device)
 
     def bootstrap_network(self) -> torch.nn.Module:
         """The network whose min_a Q gives the targets' cost-to-go: ``puzzle.target_from``'s, else the target net."""
@@ -181,7 +226,7 @@ class QStarAgent:
         if batch.shape[1:] != self.obs_shape:
             raise ValueError(f"observation shape {obs.shape} does not match the agent's {self.obs_shape}")
         with torch.inference_mode():
-            actions = self.critic.q_values(self.online(torch.as_tensor(batch, device=self.device)))
+            actions = self.critic.q_values(self.forward(self.online, torch.as_tensor(batch, device=self.device)))
             actions = actions.argmin(dim=1).cpu().numpy()
         if epsilon > 0:
             explore = self.rng.random(len(batch)) < epsilon
@@ -208,20 +253,38 @@ class QStarAgent:
 
     # -- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Networks, optimiser and exploration RNG: tensors and plain data only (``weights_only`` loading)."""
-        return agent_state(self)
+        """Networks, optimiser, exploration RNG and the update count: tensors and plain data only."""
+        return {**agent_state(self), "updates": self.updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from ``state_dict()``; RuntimeError on an architecture mismatch (the caller explains)."""
         load_agent_state(self, state)
+        self.updates = int(state.get("updates", 0))  # checkpoints before mixed targets had no count
         self.online.eval()
         self.target.eval()
 
+    def forward(self, network: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """``network(inputs)`` at the agent's precision (bf16 under autocast: fp32 weights, fp32 outputs)."""
+        if self.precision == "fp32":
+            return network(inputs)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            return network(inputs).float()
+
     def _forward(self, network: torch.nn.Module, states: np.ndarray) -> torch.Tensor:
         """Q of ``network`` (already in the right mode) on states (N, D) -> (N, A), in chunks of INFERENCE_CHUNK."""
-        parts = [self.critic.q_values(network(self.puzzle.encode(states[i:i + INFERENCE_CHUNK], self.device)))
+        parts = [self.critic.q_values(self.forward(network, self.puzzle.encode(states[i:i + INFERENCE_CHUNK],
+                                                                                self.device)))
                  for i in range(0, len(states), INFERENCE_CHUNK)]
         return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _precision(agent: QStarAgent) -> str:
+    """``agent.precision`` for a cost-to-go network: auto is bf16 wherever the device has bf16 hardware (its
+    batches are thousands of states through wide layers, where bf16 pays), fp32 elsewhere; an explicit bf16
+    without that hardware is refused as for the DQN family (``choose_precision``)."""
+    if agent.config.precision == "auto":
+        return "bf16" if bf16_native(agent.device) else "fp32"
+    return choose_precision(agent)
 
 
 def build_puzzle(puzzle_config: PuzzleConfig) -> Any:

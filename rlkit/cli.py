@@ -4,7 +4,7 @@
     rlkit train --resume RUN_DIR [key=value ...]  continue a run from its latest checkpoint
     rlkit eval CKPT [--env ID] [--episodes N] [--video DIR] [--seed S] [--epsilon E]
     rlkit plot RUN_DIR... [--out PNG] [--title T]   learning curves (mean and spread over seeds)
-    rlkit solve --checkpoint CKPT [--puzzle P] (--scramble N | --state S) [--batch B] [--weight W] [--algo A]
+    rlkit solve [--checkpoint CKPT] [--puzzle P] (--scramble N | --state S) [--batch B] [--weight W] [--algo A]
     rlkit export CKPT --format onnx [--quantize int8|ternary] [--out PATH]   a torch-free policy + parity check
     rlkit import-sb3 MODEL.zip [--out PATH] [--env ID]   a Stable-Baselines3 DQN as an rlkit checkpoint
     rlkit tune CONFIG [key=value ...] --trials N [--study NAME] [--storage URL] [--space FILE] [--jobs K] [--out DIR]
@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train from a YAML preset; key=value pairs override config fields.")
     train.add_argument("config", nargs="?", help="YAML preset, e.g. configs/cartpole_dqn.yaml")
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. agent.lr=0.001 train.total_steps=20000")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/latest.pt")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/latest.pt (or a checkpoint "
+                       "file, or shipped:PUZZLE, in a new run_dir)")
     train.add_argument("--no-progress", action="store_true", help="print a line per evaluation instead of a bar")
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint greedily",
@@ -101,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--title", help="figure title")
 
     solve = commands.add_parser("solve", help="solve a puzzle with a trained Q* network",
-                                description="Batched weighted Q* (or A*) search with a cost-to-go checkpoint.")
-    solve.add_argument("--checkpoint", required=True, help="checkpoint of a qstar run")
+                                description="Batched weighted Q* or A*, beam or greedy search with a cost-to-go "
+                                            "checkpoint (default: the network rlkit ships for --puzzle).")
+    solve.add_argument("--checkpoint", help="checkpoint of a qstar run (default: the shipped network of --puzzle)")
     solve.add_argument("--puzzle", choices=["sliding_tile", "cube3", "lights_out"],
                        help="the puzzle (must match the checkpoint's; default: the checkpoint's)")
     solve.add_argument("--scramble", type=_number(int, 0, COUNT_MAX), help="solve a seeded random instance scrambled N moves")
@@ -110,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
                                        "such as \"R U R' U'\" or 54 stickers; lights_out: a 0/1 string)")
     solve.add_argument("--batch", type=_number(int, 1, COUNT_MAX), default=100, help="nodes (A*) or edges (Q*) popped per iteration")
     solve.add_argument("--weight", type=_number(float, 0.0, 1e6), default=0.6, help="lambda in f = lambda*g + h (default 0.6)")
-    solve.add_argument("--algo", default="qstar", help="qstar (default) or astar")
+    solve.add_argument("--algo", default="qstar", help="qstar (default), astar, beam or greedy")
+    solve.add_argument("--beam-width", type=_number(int, 1, COUNT_MAX), default=10_000,
+                       help="states kept per layer by --algo beam (default 10000)")
+    solve.add_argument("--max-memory", type=_number(float, 0.0, 1e9, low_open=True),
+                       help="qstar/astar: stop when the search tree and closed table would pass this many MB")
     solve.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=0, help="seed of the --scramble instance")
     solve.add_argument("--max-nodes", type=_number(int, 1, 10**12), help="stop after generating this many nodes")
     solve.add_argument("--max-seconds", type=_number(float, 0.0, 1e9, low_open=True), default=600.0, help="stop after this long (default 600)")
@@ -295,14 +301,16 @@ def _solve(args: argparse.Namespace) -> int:
     from rlkit.solve import solve_puzzle
 
     report = solve_puzzle(args.checkpoint, args.puzzle, args.scramble, args.state, args.batch, args.weight,
-                          args.algo, args.seed, args.max_nodes, args.max_seconds, args.device)
+                          args.algo, args.seed, args.max_nodes, args.max_seconds, args.device,
+                          beam_width=args.beam_width, max_memory_mb=args.max_memory)
     status = "solved" if report.solved else f"not solved ({report.stop_reason})"
     print(f"{report.puzzle} with {report.algorithm}: {status}")
     if report.solved:
         print(f"moves ({len(report.moves)}): {' '.join(report.moves) or '(already solved)'}")
         print(f"cost: {report.cost:g}")
+    memory = f"  bytes/node: {report.bytes_per_node:.0f}" if report.bytes_per_node else ""
     print(f"nodes generated: {report.nodes_generated:,}  iterations: {report.iterations:,}  "
-          f"seconds: {report.seconds:.2f}")
+          f"seconds: {report.seconds:.2f}{memory}")
     return 0 if report.solved else 1
 
 

@@ -246,6 +246,15 @@ class PuzzleConfig(_Section):
     target_from: Optional[str] = Field(None, description="Q* checkpoint of the same puzzle (any action set) whose "
                                        "cost-to-go min_a Q bootstraps the targets instead of this agent's own target "
                                        "network, e.g. a quarter-turn cube network for the meta-action one")
+    targets: Literal["bellman", "walk", "mixed"] = Field(
+        "bellman", description="bellman: c(s, a) + min_a' Q_target(s', a') on every update (A + 1 forwards per "
+        "state); walk: supervised bounds from the walk that made each state, no child evaluations (1 forward); "
+        "mixed: walk updates with a Bellman update every bellman_every-th, its target capped by the walk bound")
+    bellman_every: int = Field(10, ge=1, description="mixed: every this many updates one is a Bellman update")
+    bellman_batch_size: Optional[int] = Field(None, ge=1, description="mixed: states per Bellman update (null: "
+                                              "batch_size); a Bellman state costs A + 1 forwards, a walk state 1")
+    non_backtracking: bool = Field(True, description="walk / mixed: training walks never undo their previous move, "
+                                   "so a walk's length bounds its state's distance more tightly")
     eval_depths: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16], description="scramble depths whose "
                                    "greedy solve rate is logged at each evaluation")
     eval_states: int = Field(100, ge=1, description="states per depth in each evaluation")

@@ -22,6 +22,7 @@ from rlkit.config import Config, apply_overrides, config_from_dict, config_to_di
 from rlkit.errors import CheckpointError, ConfigError, RunDirError
 from rlkit.run_dir import CHECKPOINTED, EMPTY, STARTED, run_state
 from rlkit.distributed.apex import ApexDriver
+from rlkit.envs.puzzles.shipped import PREFIX, resolve_checkpoint
 from rlkit.training.pqn_loop import PQNLoop
 from rlkit.training.puzzle_loop import PuzzleLoop
 from rlkit.training.loop import EnvLoop, TrainResult
@@ -56,10 +57,16 @@ def train(config: Config, run_dir: str | Path | None = None, progress: bool | No
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), progress: bool | None = None) -> TrainResult:
     """Continue a run from its latest checkpoint: step counters, optimiser, schedules and RNG states restored.
 
+    ``run_dir`` may also be a checkpoint FILE or ``shipped:PUZZLE`` (a network that ships with rlkit): training
+    then continues from that file in a new run directory (``run_dir=...`` among the overrides, default
+    ``runs/<file name>_continued``), which must not hold a run; the file itself is only read.
+
     ``overrides`` may change the budget (``train.total_steps=...``) or logging; they are applied to the config
     stored in the checkpoint, and the run's ``config.yaml`` records them. A directory whose run stopped before its
     first checkpoint starts from step 0 with its ``config.yaml`` (and the overrides).
     """
+    if str(run_dir).startswith(PREFIX) or Path(run_dir).is_file():
+        return _continue_checkpoint(resolve_checkpoint(run_dir), overrides, progress)
     run_dir = Path(run_dir)
     state = run_state(run_dir)
     if state == EMPTY:
@@ -79,6 +86,24 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), pro
         raise ConfigError(f"'{run_dir}' is at step {step:,} already, and train.total_steps is "
                           f"{config.train.total_steps:,}: nothing to train; pass a larger train.total_steps=... "
                           "to continue it")
+    return _run(loop_for(config)(config, run_dir, progress=progress, checkpoint=payload))
+
+
+def _continue_checkpoint(path: Path, overrides: list[str] | tuple[str, ...], progress: bool | None) -> TrainResult:
+    """``resume`` from a checkpoint file into a new run directory (see ``resume``)."""
+    payload = load_checkpoint(path)
+    stored = resolve_preset(config_from_dict(payload["config"]))
+    config = resolve_preset(apply_overrides(stored, overrides))
+    overridden = config.run_dir != stored.run_dir  # the file's own run_dir is where it was trained, not a new home
+    run_dir = Path(config.run_dir if overridden and config.run_dir else f"runs/{path.stem}_continued")
+    _check_kept_on_resume(stored, config, run_dir)
+    if run_state(run_dir) != EMPTY:
+        raise RunDirError(f"run directory '{run_dir}' already holds a run; continue '{path}' in a new one with "
+                          f"run_dir=... (or that run with `rlkit train --resume {run_dir}`)")
+    step = int(payload.get("trainer", {}).get("step", 0))
+    if config.train.total_steps <= step:
+        raise ConfigError(f"'{path}' is at step {step:,} already, and train.total_steps is "
+                          f"{config.train.total_steps:,}: nothing to train; pass a larger train.total_steps=...")
     return _run(loop_for(config)(config, run_dir, progress=progress, checkpoint=payload))
 
 

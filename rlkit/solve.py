@@ -1,6 +1,7 @@
-"""``rlkit solve``: search a puzzle with a trained cost-to-go network (Q* or weighted A*).
+"""``rlkit solve``: search a puzzle with a trained cost-to-go network (Q*, weighted A*, beam or greedy search).
 
     result = solve_puzzle("runs/cube3_qstar/checkpoints/final.pt", scramble=1000, batch_size=100, weight=0.6)
+    result = solve_puzzle(None, puzzle="cube3", scramble=1000, algorithm="beam", beam_width=10000)  # shipped net
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import numpy as np
 
 from rlkit.errors import CheckpointError, RlkitError
 
-ALGORITHMS = ("qstar", "astar")
+ALGORITHMS = ("qstar", "astar", "beam", "greedy")
 
 
 @dataclass
 class SolveReport:
-    """A search's outcome with the names of the moves it found."""
+    """A search's outcome with the names of the moves it found. bytes_per_node: what the search held per node
+    (tree, closed table, open list; qstar/astar only, else 0)."""
 
     puzzle: str
     algorithm: str
@@ -27,25 +29,37 @@ class SolveReport:
     iterations: int
     seconds: float
     stop_reason: str
+    bytes_per_node: float = 0.0
 
 
-def solve_puzzle(checkpoint: str, puzzle: str | None = None, scramble: int | None = None, state: str | None = None,
-                 batch_size: int = 100, weight: float = 0.6, algorithm: str = "qstar", seed: int = 0,
-                 max_nodes: int | None = None, max_seconds: float | None = None, device: str = "cpu") -> SolveReport:
+def solve_puzzle(checkpoint: str | None, puzzle: str | None = None, scramble: int | None = None,
+                 state: str | None = None, batch_size: int = 100, weight: float = 0.6, algorithm: str = "qstar",
+                 seed: int = 0, max_nodes: int | None = None, max_seconds: float | None = None, device: str = "cpu",
+                 beam_width: int = 10_000, max_memory_mb: float | None = None) -> SolveReport:
     """Load a Q* checkpoint and solve one instance: ``state`` (the puzzle's text form) or a seeded ``scramble``.
 
-    ``puzzle`` (optional) must name the checkpoint's puzzle. Raises RlkitError subclasses with one line on bad
-    input: unknown algorithm, wrong puzzle, unparsable state, non-puzzle checkpoint.
+    checkpoint: a qstar run's checkpoint, or None for the network rlkit ships for ``puzzle``. ``puzzle``
+    (optional with a checkpoint) must name the checkpoint's puzzle. algorithm: qstar / astar (batch_size,
+    weight, max_memory_mb apply) or beam / greedy (beam_width applies to beam; weight is lambda on g in the
+    ranking). Raises RlkitError subclasses with one line on bad input: unknown algorithm, wrong puzzle,
+    unparsable state, non-puzzle checkpoint, no shipped network.
     """
     from rlkit.agents.qstar import load_qstar_agent
-    from rlkit.search import astar, qstar
+    from rlkit.envs.puzzles.shipped import shipped_checkpoint
+    from rlkit.search import astar, beam_search, qstar
 
     if algorithm not in ALGORITHMS:
-        raise RlkitError(f"unknown search '{algorithm}'; use --algo qstar or --algo astar")
+        raise RlkitError(f"unknown search '{algorithm}'; use --algo {', '.join(ALGORITHMS[:-1])} or {ALGORITHMS[-1]}")
     if (scramble is None) == (state is None):
         raise RlkitError("give exactly one of --scramble N (a seeded random instance) or --state TEXT")
     if batch_size < 1 or not 0.0 <= weight <= 1.0:
         raise RlkitError(f"--batch must be >= 1 and --weight in [0, 1], got {batch_size} and {weight}")
+    if beam_width < 1:
+        raise RlkitError(f"--beam-width must be >= 1, got {beam_width}")
+    if checkpoint is None:
+        if puzzle is None:
+            raise RlkitError("give --checkpoint CKPT, or --puzzle NAME to use the network rlkit ships for it")
+        checkpoint = str(shipped_checkpoint(puzzle))
     agent = load_qstar_agent(checkpoint, device)
     trained_on = agent.puzzle_config.name
     if puzzle is not None and puzzle != trained_on:
@@ -57,11 +71,15 @@ def solve_puzzle(checkpoint: str, puzzle: str | None = None, scramble: int | Non
         if scramble < 0:
             raise RlkitError(f"--scramble must be >= 0, got {scramble}")
         start = agent.puzzle.scramble(1, scramble, np.random.default_rng(seed))
-    search = qstar if algorithm == "qstar" else astar
-    score = agent.q_numpy if algorithm == "qstar" else agent.heuristic
-    result = search(agent.puzzle, start[0], score, batch_size=batch_size, weight=weight, max_nodes=max_nodes,
-                    max_seconds=max_seconds)
+    if algorithm in ("beam", "greedy"):
+        result = beam_search(agent.puzzle, start[0], agent.q_numpy, beam_width=1 if algorithm == "greedy" else beam_width,
+                             weight=weight, max_nodes=max_nodes, max_seconds=max_seconds)
+    else:
+        search = qstar if algorithm == "qstar" else astar
+        score = agent.q_numpy if algorithm == "qstar" else agent.heuristic
+        result = search(agent.puzzle, start[0], score, batch_size=batch_size, weight=weight, max_nodes=max_nodes,
+                        max_seconds=max_seconds, max_memory_mb=max_memory_mb)
     names = agent.puzzle.action_names
     return SolveReport(trained_on, algorithm, result.solved, [names[a] for a in result.actions], float(result.cost),
                        int(result.nodes_generated), int(result.iterations), float(result.seconds),
-                       str(result.stop_reason))
+                       str(result.stop_reason), float(result.extra.get("bytes_per_node", 0.0)))

@@ -14,7 +14,15 @@ turns cannot score 1884 meta-actions, so the meta-action comparison takes a seco
         --cube-meta-checkpoint runs/cube3_meta_qstar/checkpoints/final.pt \\
         --instances 10 --batch-size 100 --weight 0.6 --max-seconds 20
 
-After the main table it prints the A*/Q* ratios on the instances both searches solved, the meta-action vs
+``--baselines`` adds beam search (``--beam-width``) and greedy search rows on the same instances; ``--korf`` runs
+Korf's 100 15-puzzle instances (``envs/puzzles/data/korf100.txt``, published optimal lengths) with the tile
+checkpoint: solved count, mean cost over optimal, nodes and seconds for Q*, A* (and the baselines):
+
+    python scripts/qstar_vs_astar.py --cube-checkpoint shipped:cube3 --cube-depths 1000 --instances 10 \
+        --batch-size 1000 --weight 0.6 --max-seconds 60 --baselines --beam-width 10000
+    python scripts/qstar_vs_astar.py --tile-checkpoint shipped:sliding_tile --korf --max-seconds 10
+
+Checkpoints may be files or ``shipped:PUZZLE`` (the network rlkit ships). After the main table it prints the A*/Q* ratios on the instances both searches solved, the meta-action vs
 12-action ratios (when both cube checkpoints are given) and each network's Bellman consistency.
 
 Budgets: every search stops after ``--max-seconds`` or ``--max-nodes`` (an unsolved instance counts as such). The
@@ -29,6 +37,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,15 +48,19 @@ sys.path.insert(0, str(ROOT))
 from rlkit.agents.qstar import QStarAgent, load_qstar_agent  # noqa: E402
 from rlkit.device import resolve_device  # noqa: E402
 from rlkit.envs.puzzles.cube3 import Cube3  # noqa: E402
+from rlkit.envs.puzzles.korf import korf100  # noqa: E402
+from rlkit.envs.puzzles.shipped import resolve_checkpoint  # noqa: E402
 from rlkit.errors import RlkitError  # noqa: E402
-from rlkit.search import astar, qstar  # noqa: E402
+from rlkit.search import astar, beam_search, qstar  # noqa: E402
 
 COLUMNS = ["puzzle", "actions", "scramble", "search", "solved %", "mean cost (solved)", "nodes generated",
-           "network calls", "s / instance"]
+           "network calls", "s / instance", "bytes / node"]
 PAIRED_COLUMNS = ["puzzle", "actions", "scramble", "both solved", "A* nodes", "Q* nodes", "A*/Q* nodes",
                   "A*/Q* seconds"]
 ACTION_SET_COLUMNS = ["puzzle", "scramble", "search", "both solved", "meta nodes", "12-action nodes",
                       "meta/12 nodes", "meta/12 seconds"]
+KORF_COLUMNS = ["search", "solved", "mean cost / optimal (solved)", "optimal %", "mean cost (solved)",
+                "mean optimal (solved)", "nodes generated", "s / instance", "bytes / node"]
 GAP_COLUMNS = ["puzzle", "actions", "scramble", "mean |Q(s,a) - c - h(s')|", "median", "lookahead agrees %"]
 
 
@@ -60,17 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"B = {args.batch_size}, lambda = {args.weight}, {args.instances} instances per set, budget "
           f"{args.max_seconds} s / {args.max_nodes:,} nodes per search, device {device}\n")
     rows: list[list[str]] = []
+    korf_rows: list[list[str]] = []
     paired: list[list[str]] = []
     cube_results: list[dict] = []
     gaps: list[list[str]] = []
     try:
         sets = []  # (agent, label, depths)
         if args.tile_checkpoint:
-            agent = load_qstar_agent(args.tile_checkpoint, device)
-            sets.append((agent, f"{agent.puzzle.size}x{agent.puzzle.size} tile", [args.tile_depth]))
+            agent = load_qstar_agent(resolve_checkpoint(args.tile_checkpoint), device)
+            if args.korf:
+                korf_rows = korf(agent, args)
+            if not args.no_tile_set:
+                sets.append((agent, f"{agent.puzzle.size}x{agent.puzzle.size} tile", [args.tile_depth]))
         for checkpoint in (args.cube_checkpoint, args.cube_meta_checkpoint):
             if checkpoint:
-                agent = load_qstar_agent(checkpoint, device)
+                agent = load_qstar_agent(resolve_checkpoint(checkpoint), device)
                 gaps += consistency(agent, "cube3", args.cube_depths, args)
                 sets.append((agent, "cube3", args.cube_depths))
         for agent, label, depths in sets:
@@ -95,10 +112,57 @@ def main(argv: list[str] | None = None) -> int:
         print_table(ACTION_SET_COLUMNS, [["cube3", str(depth), name,
                                           *paired_ratios(meta[(depth, name)], quarter[(depth, name)])]
                                          for depth in args.cube_depths for name in ("Q*", "A*")])
+    if korf_rows:
+        print(f"\nKorf's 100 15-puzzle instances (Korf, 1985), {args.korf_seconds or args.max_seconds:g} s per search:")
+        print_table(KORF_COLUMNS, korf_rows)
     if gaps:
         print("\nConsistency of the cube networks (20 states per scramble depth):")
         print_table(GAP_COLUMNS, gaps)
     return 0
+
+
+def searches(agent: QStarAgent, args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(name, start -> SearchResult) for Q*, A* and, with --baselines, beam and greedy search, all under the same
+    budgets (beam and greedy: the time and node budgets; --batch-size and --weight are Q*'s and A*'s)."""
+    puzzle, seconds = agent.puzzle, args.max_seconds
+    budget = dict(max_nodes=args.max_nodes, max_seconds=seconds)
+    best_first = dict(batch_size=args.batch_size, weight=args.weight, **budget)
+    runs = [("A*", lambda start: astar(puzzle, start, agent.heuristic, **best_first)),
+            ("Q*", lambda start: qstar(puzzle, start, agent.q_numpy, **best_first))]
+    if args.baselines:
+        runs += [(f"beam W={args.beam_width}", lambda start: beam_search(puzzle, start, agent.q_numpy,
+                                                                         args.beam_width, **budget)),
+                 ("greedy", lambda start: beam_search(puzzle, start, agent.q_numpy, 1, **budget))]
+    return runs
+
+
+def korf(agent: QStarAgent, args: argparse.Namespace) -> list[list[str]]:
+    """Every search on Korf's instances (the first --korf-instances of the 100) -> table rows."""
+    if agent.puzzle.size != 4:
+        raise RlkitError(f"--korf needs a 15-puzzle (size 4) checkpoint; this one is size {agent.puzzle.size}")
+    states, optimal = korf100()
+    states, optimal = states[: args.korf_instances], optimal[: args.korf_instances]
+    korf_args = argparse.Namespace(**{**vars(args), "max_seconds": args.korf_seconds or args.max_seconds})
+    rows = []
+    for name, run in searches(agent, korf_args):
+        results = [run(start) for start in states]
+        solved = [i for i, r in enumerate(results) if r.solved]
+        cost = np.array([results[i].cost for i in solved])
+        best = optimal[solved].astype(float)
+        rows.append([name, f"{len(solved)} of {len(results)}",
+                     f"{np.mean(cost / best):.3f}" if solved else "-",
+                     f"{100 * np.mean(cost == best):.0f}" if solved else "-",
+                     f"{cost.mean():.2f}" if solved else "-", f"{best.mean():.2f}" if solved else "-",
+                     f"{statistics.mean(r.nodes_generated for r in results):,.0f}",
+                     f"{statistics.mean(r.seconds for r in results):.2f}", bytes_per_node(results)])
+        print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def bytes_per_node(results: list) -> str:
+    """Mean bytes per node the best-first searches held ('-' for beam and greedy, which keep no tree)."""
+    values = [r.extra["bytes_per_node"] for r in results if "bytes_per_node" in r.extra]
+    return f"{statistics.mean(values):.0f}" if values else "-"
 
 
 def compare(agent: QStarAgent, label: str, depths: list[int],
@@ -109,10 +173,8 @@ def compare(agent: QStarAgent, label: str, depths: list[int],
     rows, by_search = [], {}
     for depth in depths:
         starts = instance_set(puzzle, depth, args.instances, args.seed)
-        for name, search, fn in (("A*", astar, agent.heuristic), ("Q*", qstar, agent.q_numpy)):
-            results = by_search[(depth, name)] = [
-                search(puzzle, start, fn, batch_size=args.batch_size, weight=args.weight, max_nodes=args.max_nodes,
-                       max_seconds=args.max_seconds) for start in starts]
+        for name, run in searches(agent, args):
+            results = by_search[(depth, name)] = [run(start) for start in starts]
             solved = [r for r in results if r.solved]
             rows.append([
                 label, str(puzzle.num_actions), str(depth), name,
@@ -121,6 +183,7 @@ def compare(agent: QStarAgent, label: str, depths: list[int],
                 f"{statistics.mean(r.nodes_generated for r in results):,.0f}",
                 f"{statistics.mean(r.network_calls for r in results):,.0f}",
                 f"{statistics.mean(r.seconds for r in results):.2f}",
+                bytes_per_node(results),
             ])
             print(" | ".join(rows[-1]), flush=True)  # progress: a long run shows each row as it lands
     return rows, by_search
@@ -202,11 +265,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=20.0, help="time budget per search")
     parser.add_argument("--max-nodes", type=int, default=2_000_000, help="nodes-generated budget per search")
     parser.add_argument("--seed", type=int, default=0, help="seed of the instance sets")
+    parser.add_argument("--baselines", action="store_true", help="also run beam search and greedy search")
+    parser.add_argument("--beam-width", type=int, default=10_000, help="beam search's width W (default 10000)")
+    parser.add_argument("--korf", action="store_true", help="run Korf's 100 instances with --tile-checkpoint")
+    parser.add_argument("--korf-instances", type=int, default=100, help="the first N of Korf's instances")
+    parser.add_argument("--korf-seconds", type=float, help="time budget per Korf search (default --max-seconds)")
+    parser.add_argument("--no-tile-set", action="store_true", help="with --korf: skip the scrambled tile set")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
     if not (args.tile_checkpoint or args.cube_checkpoint or args.cube_meta_checkpoint):
         parser.error("pass at least one of --tile-checkpoint, --cube-checkpoint, --cube-meta-checkpoint")
+    if args.korf and not args.tile_checkpoint:
+        parser.error("--korf needs --tile-checkpoint (a 15-puzzle network)")
     return args
 
 

@@ -24,3 +24,16 @@ def fast_config(run_dir: Path, *overrides: str):
 def fast_overrides(run_dir: Path, *overrides: str) -> list[str]:
     """The same as CLI override strings."""
     return [*FAST, f"run_dir={run_dir}", *overrides]
+
+
+QSTAR_SMALL_NET = ["agent.net.torso=resmlp", "agent.net.hidden=[64]", "agent.net.blocks=1", "agent.lr=0.003",
+                   "agent.critic.loss=mse", "puzzle.batch_size=100"]
+
+
+def small_qstar_agent(*overrides: str, name: str = "sliding_tile", size: int = 3, max_scramble: int = 6):
+    """A Q* agent with a small residual MLP on a small puzzle (8-puzzle by default) -> (agent, config)."""
+    from rlkit.agents.qstar import QStarAgent, build_puzzle
+
+    config = load_config(None, [*QSTAR_SMALL_NET, f"puzzle.name={name}", f"puzzle.size={size}",
+                                f"puzzle.max_scramble={max_scramble}", *overrides])
+    return QStarAgent(config, build_puzzle(config.puzzle), device="cpu"), config

@@ -12,23 +12,9 @@ from rlkit.config import config_to_dict, load_config
 from rlkit.errors import CheckpointError, ConfigError
 from rlkit.search import astar, qstar
 
-SMALL_NET = ["agent.net.torso=resmlp", "agent.net.hidden=[64]", "agent.net.blocks=1", "agent.lr=0.003",
-             "agent.critic.loss=mse", "puzzle.batch_size=100"]
+from helpers import small_qstar_agent
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The nets here are tiny: a second intra-op thread buys nothing and, on a busy 2-core machine, spin-waits.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def make_agent(*overrides, name="sliding_tile", size=3, max_scramble=6):
-    config = load_config(None, [*SMALL_NET, f"puzzle.name={name}", f"puzzle.size={size}",
-                                f"puzzle.max_scramble={max_scramble}", *overrides])
-    return QStarAgent(config, build_puzzle(config.puzzle), device="cpu"), config
+make_agent = small_qstar_agent
 
 
 def train(agent, updates, target_period, seed=0):

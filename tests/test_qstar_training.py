@@ -102,3 +102,67 @@ def test_targets_from_a_trained_network(trained, tmp_path, capsys):
         assert main(["train", preset, *LIGHTS_OUT_3, f"run_dir={target_dir}", *overrides, "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert fragment in err and err.count("\n") == 1 and not target_dir.exists()
+
+
+def test_beam_greedy_and_memory_bound_from_the_cli(trained, capsys):
+    run_dir, _ = trained
+    checkpoint = str(run_dir / "checkpoints" / "final.pt")
+    for algo in ("beam", "greedy"):
+        assert main(["solve", "--checkpoint", checkpoint, "--scramble", "3", "--algo", algo, "--beam-width", "50"]) == 0
+        assert f"lights_out with {algo}: solved" in capsys.readouterr().out
+    # a bound below what the root's tree already holds stops at once, says so, and reports bytes per node
+    assert main(["solve", "--checkpoint", checkpoint, "--scramble", "9", "--algo", "astar", "--max-memory",
+                 "0.0001"]) == 1
+    out = capsys.readouterr().out
+    assert "not solved (max_memory)" in out and "bytes/node:" in out
+
+
+@pytest.fixture
+def package_networks(tmp_path, monkeypatch):
+    """The package's shipped-network folder pointed at an empty temporary one, sized for the 3x3 test puzzle."""
+    from rlkit.envs.puzzles import shipped
+
+    networks = tmp_path / "networks"
+    networks.mkdir()
+    monkeypatch.setattr(shipped, "NETWORKS", networks)
+    monkeypatch.setitem(shipped.SIZES, "lights_out", 3)
+    return networks
+
+
+def test_solve_without_a_checkpoint_needs_a_shipped_network(package_networks, capsys):
+    assert main(["solve", "--scramble", "3"]) == 2
+    assert "give --checkpoint CKPT, or --puzzle NAME" in capsys.readouterr().err
+    assert main(["solve", "--puzzle", "lights_out", "--scramble", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "ships no trained network for 'lights_out'" in err and err.count("\n") == 1
+
+
+def test_a_shipped_network_solves_and_continues_training(trained, package_networks, tmp_path, capsys):
+    import importlib.util
+
+    run_dir, _ = trained
+    spec = importlib.util.spec_from_file_location("ship_network", ROOT / "scripts" / "ship_network.py")
+    ship_network = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship_network)
+    shipped_file = ship_network.ship(run_dir / "checkpoints" / "final.pt")
+    assert shipped_file == package_networks / "lights_out_7x7.pt"
+    payload = load_checkpoint(shipped_file)
+    assert set(payload["agent"]) == {"online", "updates"} and payload["config"]["run_dir"] is None
+    step = payload["trainer"]["step"]
+
+    assert main(["solve", "--puzzle", "lights_out", "--scramble", "4", "--algo", "qstar"]) == 0
+    assert "lights_out with qstar: solved" in capsys.readouterr().out
+
+    continued = tmp_path / "continued"
+    result = resume("shipped:lights_out", [f"run_dir={continued}", f"train.total_steps={step + 20}"], progress=False)
+    assert result.updates == step + 20
+    assert load_checkpoint(continued / "checkpoints" / "final.pt")["trainer"]["updates"] == step + 20
+    before = shipped_file.read_bytes()
+    # the same directory again is a run already: refused, nothing written; so is a budget already reached
+    assert main(["train", "--resume", "shipped:lights_out", f"run_dir={continued}",
+                 f"train.total_steps={step + 40}"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", "shipped:lights_out", f"run_dir={tmp_path / 'other'}",
+                 f"train.total_steps={step}"]) == 2
+    assert "nothing to train" in capsys.readouterr().err and not (tmp_path / "other").exists()
+    assert shipped_file.read_bytes() == before

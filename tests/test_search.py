@@ -5,7 +5,7 @@ import pytest
 
 from rlkit.envs.puzzles.cube3 import Cube3
 from rlkit.envs.puzzles.sliding_tile import SlidingTile
-from rlkit.search import SearchError, astar, qstar, validate_path
+from rlkit.search import SearchError, astar, beam_search, greedy_search, qstar, validate_path
 from rlkit.search.qstar import EdgeRanks
 
 PUZZLE = SlidingTile(3)
@@ -281,3 +281,72 @@ def test_search_tree_keeps_only_the_cheapest_copy_within_a_batch():
     ids = tree.add(batch, np.array([5.0, 4.0, 3.0, 3.0]), np.zeros(4, np.int64), np.zeros(4, np.int64))
     assert (ids >= 0).tolist() == [False, True, True, False]  # the g = 3 copy, once; never the g = 5 one
     assert tree.reopened == 0 and tree.closed_hits == 2 and tree.size == 3
+
+
+# -- beam and greedy search ------------------------------------------------------------------------------------------
+
+
+def test_greedy_search_with_exact_q_follows_a_shortest_path(exact):
+    for start in instances(exact, 10, 5, 20, seed=11):
+        result = greedy_search(PUZZLE, start, exact.q)
+        assert result.solved and result.stop_reason == "found"
+        assert result.cost == exact.h(start[None])[0]  # each argmin step is one move closer
+        assert result.network_calls == result.cost  # one call per layer, the last layer's goal found on generation
+
+
+def test_wide_beam_with_uninformed_q_is_breadth_first(exact):
+    # With Q = 0 and a beam wider than any layer, every new state of each layer is kept: the first goal found
+    # is at the smallest depth, and the duplicate checks must keep the layers disjoint for that to hold.
+    for start in instances(exact, 5, 3, 9, seed=12):
+        result = beam_search(PUZZLE, start, zero_q, beam_width=100_000)
+        assert result.solved and result.cost == exact.h(start[None])[0]
+
+
+def test_beam_width_trades_layers_for_solves(exact):
+    starts = instances(exact, 10, 18, 22, seed=13)
+    rng = np.random.default_rng(0)
+
+    def noisy_q(states):
+        return exact.q(states) + rng.normal(0, 1.5, (len(states), PUZZLE.num_actions))
+
+    narrow = [beam_search(PUZZLE, s, noisy_q, beam_width=1, max_depth=60).solved for s in starts]
+    wide = [beam_search(PUZZLE, s, noisy_q, beam_width=200, max_depth=60) for s in starts]
+    assert all(r.solved for r in wide) and sum(narrow) < len(starts)
+    for start, result in zip(starts, wide):
+        validate_path(PUZZLE, start, result.actions, result.cost)
+
+
+def test_beam_budgets_goal_start_and_bad_q():
+    start = PUZZLE.scramble(1, 20, np.random.default_rng(3))[0]
+    depth_cut = beam_search(PUZZLE, start, zero_q, beam_width=2, max_depth=3)
+    assert not depth_cut.solved and depth_cut.stop_reason == "max_depth" and depth_cut.iterations == 3
+    assert beam_search(PUZZLE, start, zero_q, max_seconds=0.0).stop_reason == "max_seconds"
+    assert beam_search(PUZZLE, start, zero_q, max_nodes=10).stop_reason == "max_nodes"
+    at_goal = beam_search(PUZZLE, PUZZLE.goal, zero_q)
+    assert at_goal.solved and at_goal.cost == 0 and at_goal.actions == []
+    with pytest.raises(ValueError, match="q_fn must return shape"):
+        beam_search(PUZZLE, start, lambda s: np.zeros((len(s), 3)))
+    with pytest.raises(ValueError, match="beam_width"):
+        beam_search(PUZZLE, start, zero_q, beam_width=0)
+
+
+def test_beam_forgets_old_layers_beyond_max_seen(exact):
+    start = instances(exact, 1, 12, 12, seed=14)[0]
+    bounded = beam_search(PUZZLE, start, exact.q, beam_width=50, max_seen=120)
+    assert bounded.solved and bounded.extra["seen"] <= 120 + 50 * PUZZLE.num_actions
+
+
+# -- memory-bounded closed table -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("search, score", [(astar, "h"), (qstar, "q")])
+def test_memory_bound_is_honoured_and_bytes_per_node_reported(exact, search, score):
+    start = instances(exact, 1, 20, 22, seed=5)[0]
+    fn = zero_h if score == "h" else (lambda states: np.zeros((len(states), 4)))  # uninformed: the tree grows
+    free = search(PUZZLE, start, fn, batch_size=50, max_nodes=20_000)
+    per_node = free.extra["bytes_per_node"]
+    assert 50 < per_node < 2000  # a state row, g, parent, action, a key, a table slot, an open entry or two
+    bound = 0.5  # MB: a few thousand nodes' worth
+    bounded = search(PUZZLE, start, fn, batch_size=50, max_memory_mb=bound)
+    assert not bounded.solved and bounded.stop_reason == "max_memory"
+    # the bound stops it where the unbounded search (which goes on to 20,000 nodes) was still growing
+    assert bounded.nodes_generated < free.nodes_generated
+    assert bounded.nodes_generated * 50 < bound * 2**20 + 200 * 2000  # not far past: checked before each batch

@@ -75,6 +75,11 @@ class Cube3(PuzzleBase):
         """A random quarter turn per state (actions 0..11 in both action sets): scramble depth = quarter turns."""
         return rng.integers(12, size=len(states))
 
+    @property
+    def inverse_actions(self) -> np.ndarray:
+        """X <-> X' for the 12 quarter turns (the walk moves of both action sets)."""
+        return np.arange(12) ^ 1
+
     def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All children at once: (B, 54) -> children (B*A, 54) parent-major, costs (B, A) float32."""
         children = states[:, self.perms].reshape(-1, 54)  # (B, A, 54) in one gather

@@ -40,6 +40,11 @@ class LightsOut(PuzzleBase):
         actions = np.asarray(actions, dtype=np.int64)
         return states ^ self.toggles[actions], self.action_costs[actions]
 
+    @property
+    def inverse_actions(self) -> np.ndarray:
+        """Every press is its own inverse."""
+        return np.arange(self.num_actions)
+
     def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All children at once: (B, n*n) -> children (B*A, n*n) parent-major, costs (B, A) float32."""
         children = (states[:, None, :] ^ self.toggles[None]).reshape(-1, self.state_size)

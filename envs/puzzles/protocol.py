@@ -15,6 +15,7 @@ docstring and implements ``next_states`` and ``encode`` (and ``parse_state`` for
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -25,6 +26,22 @@ from rlkit.errors import EnvError
 
 class PuzzleStateError(EnvError, ValueError):
     """A puzzle state given as text is malformed or unsolvable (a user error: one line naming the fix)."""
+
+
+@dataclass
+class Walks:
+    """States from backward walks: states (B, D), lengths (B,) int64 walk lengths (each bounds its state's
+    distance to the goal, in base moves), last (B,) int64 the walk's last action (its inverse leads one step back)."""
+
+    states: np.ndarray
+    lengths: np.ndarray
+    last: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def take(self, count: int) -> "Walks":
+        return Walks(self.states[:count], self.lengths[:count], self.last[:count])
 
 
 @runtime_checkable
@@ -100,6 +117,49 @@ class PuzzleBase:
     def random_actions(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A uniformly random action per state (a puzzle with illegal moves draws among the legal ones). -> (B,)."""
         return rng.integers(self.num_actions, size=len(states))
+
+    # -- walks with their lengths (cost-to-go targets without child evaluations) ----------------------------------
+    @property
+    def inverse_actions(self) -> np.ndarray:
+        """(W,) int64: the action that undoes each walk action 0..W-1 (W = the moves ``scramble`` walks with)."""
+        raise NotImplementedError(f"{type(self).__name__} does not name its actions' inverses")
+
+    def walk_moves(self, states: np.ndarray) -> np.ndarray:
+        """(B, D) -> (B, W) bool: the walk actions that really move each state (all of them unless overridden)."""
+        return np.ones((len(states), len(self.inverse_actions)), dtype=bool)
+
+    def walks(self, count: int, longest: int, rng: np.random.Generator,
+              non_backtracking: bool = True) -> "Walks":
+        """``count`` states from backward walks, each with its walk's length and last action.
+
+        ceil(count / longest) walks of ``longest`` steps run side by side and every prefix of length 1..longest is
+        kept (DeepCubeA's scheme: one walk step yields a state for each walk, so drawing a batch costs ``longest``
+        batched steps of count / longest states, not count * longest / 2 state-steps); the first ``count`` are
+        returned, lengths uniform over 1..longest. ``non_backtracking``: no step undoes the previous one, so a
+        walk's length is a tighter bound on its state's distance. Each step draws uniformly among the allowed
+        moves (``walk_moves``, minus the previous move's inverse).
+        """
+        if longest < 1:
+            raise ValueError(f"walk length must be >= 1, got {longest}")
+        walkers = -(-count // longest)
+        inverse = self.inverse_actions
+        states = self.goal_states(walkers)
+        last = np.full(walkers, -1, dtype=np.int64)
+        kept_states, kept_last = [], []
+        for _ in range(longest):
+            allowed = self.walk_moves(states)
+            if non_backtracking:
+                undo = np.flatnonzero(last >= 0)
+                allowed[undo, inverse[last[undo]]] = False
+            actions = np.argmax(rng.random(allowed.shape) * allowed, axis=1)
+            states, _ = self.next_states(states, actions)
+            last = actions
+            kept_states.append(states)
+            kept_last.append(last)
+        lengths = np.repeat(np.arange(1, longest + 1), walkers)
+        # walk-major order: the first ``count`` rows are whole walks (and part of one), every length equally often
+        order = np.arange(walkers * longest).reshape(longest, walkers).T.ravel()[:count]
+        return Walks(np.concatenate(kept_states)[order], lengths[order], np.concatenate(kept_last)[order])
 
     def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All children of every state. states: (B, D) -> children (B*A, D) parent-major, costs (B, A) float32."""

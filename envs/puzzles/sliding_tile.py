@@ -62,6 +62,15 @@ class SlidingTile(PuzzleBase):
         legal = self.legal[np.argmin(states, axis=1)]
         return np.argmax(rng.random(legal.shape) * legal, axis=1)
 
+    @property
+    def inverse_actions(self) -> np.ndarray:
+        """U <-> D, L <-> R."""
+        return np.array([1, 0, 3, 2])
+
+    def walk_moves(self, states: np.ndarray) -> np.ndarray:
+        """The legal moves of each state's blank. (B, n*n) -> (B, 4) bool."""
+        return self.legal[np.argmin(states, axis=1)]
+
     def encode(self, states: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
         """(B, n*n) -> (B, n**4) float32 one-hot (position-major) on ``device``."""
         return one_hot(states, self.size * self.size, device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -27,17 +28,19 @@ def astar(
     max_nodes: int | None = None,
     max_seconds: float | None = None,
     max_iterations: int | None = None,
+    max_memory_mb: float | None = None,
 ) -> SearchResult:
     """Batched weighted A* from ``start_state`` (D,) to the puzzle's goal.
 
     heuristic_fn: states (N, D) -> (N,) cost-to-go estimates (numpy or anything np.asarray takes); never called
     on goal states. batch_size: nodes popped per iteration (B). weight: lambda on g (1: A*; < 1: greedier).
     max_nodes / max_seconds / max_iterations: budgets; when one runs out the best goal found so far (if any) is
-    returned with ``stop_reason`` naming the budget. Stops early by ``common.goal_reached`` (shortest paths at
+    returned with ``stop_reason`` naming the budget; max_memory_mb bounds the tree, closed table and open list
+    ('max_memory'; ``result.extra["bytes_per_node"]`` reports their size per node). Stops early by ``common.goal_reached`` (shortest paths at
     weight 1 with an admissible heuristic). The loop is ``search.loop.run_search``; this module is its strategy.
     """
     return run_search(puzzle, start_state, NodeStrategy(heuristic_fn), batch_size, weight, max_nodes, max_seconds,
-                      max_iterations)
+                      max_iterations, max_memory_mb=max_memory_mb)
 
 
 class NodeStrategy:
@@ -77,6 +80,13 @@ class NodeStrategy:
         h = np.asarray(self.heuristic_fn(tree.states[fresh]), dtype=np.float64).reshape(-1)
         self.network_calls += 1
         _push_all(self.open_list, self.weight * tree.g[fresh] + h, fresh)
+
+
+    def memory_bytes(self) -> int:
+        """Bytes of the open list: the list's slots and, per entry, its tuple, float and int objects (small ints
+        are shared by CPython, so this slightly over-counts)."""
+        per_entry = sys.getsizeof((0.0, 0)) + sys.getsizeof(0.5) + sys.getsizeof(10**6)
+        return sys.getsizeof(self.open_list) + len(self.open_list) * per_entry
 
 
 def _push_all(open_list: list, priorities: np.ndarray, ids: np.ndarray) -> None:

@@ -27,8 +27,8 @@ class SearchResult:
     per popped edge); iterations: batches popped; network_calls: heuristic / Q calls; seconds: wall time;
     states: (L+1, D) the path's states from the start to the goal; expansions: nodes (A*) or edges (Q*) popped;
     closed_hits: generated children dropped as duplicates; reopened: children that improved a known state's g;
-    stop_reason: 'proved' (stopping rule met), 'exhausted' (open list empty), 'max_nodes', 'max_seconds' or
-    'max_iterations'.
+    stop_reason: 'proved' (stopping rule met), 'exhausted' (open list empty), 'max_nodes', 'max_seconds',
+    'max_iterations' or 'max_memory' (A*/Q*); beam and greedy search: 'found', 'max_depth', 'exhausted' or a budget.
     """
 
     solved: bool

@@ -38,9 +38,11 @@ class Popped:
 
 def run_search(puzzle: Any, start_state: np.ndarray, strategy: Any, batch_size: int, weight: float,
                max_nodes: int | None, max_seconds: float | None, max_iterations: int | None,
-               trace: list | None = None) -> SearchResult:
+               trace: list | None = None, max_memory_mb: float | None = None) -> SearchResult:
     """Search from ``start_state`` (D,) with ``strategy``; see the module docstring. ``trace``, when a list, gets
-    each iteration's (parents (M,), actions (M,)) for A*/Q* comparisons and tests."""
+    each iteration's (parents (M,), actions (M,)) for A*/Q* comparisons and tests. ``max_memory_mb``: stop
+    ('max_memory') once the tree, the closed table and the strategy's open list hold that many MB; the result's
+    ``extra["bytes_per_node"]`` reports what they held per node at the end either way."""
     check_arguments(batch_size, weight)
     start_time = time.perf_counter()
     tree = SearchTree(puzzle, start_state)
@@ -53,6 +55,8 @@ def run_search(puzzle: Any, start_state: np.ndarray, strategy: Any, batch_size: 
     while True:
         stop_reason = out_of_budget(stats["nodes_generated"], stats["iterations"], start_time,
                                     max_nodes, max_iterations, max_seconds)
+        if not stop_reason and max_memory_mb is not None and _memory(tree, strategy) >= max_memory_mb * 2**20:
+            stop_reason = "max_memory"
         if stop_reason:
             break
         popped = strategy.pop(tree, batch_size, weight, best_cost)
@@ -85,4 +89,12 @@ def run_search(puzzle: Any, start_state: np.ndarray, strategy: Any, batch_size: 
             if g[winner] < best_cost:
                 best_cost, best_node = float(g[winner]), int(ids[winner])
         strategy.push(tree, popped, ids[accepted & ~goal])  # goals are never expanded: no path through one is cheaper
-    return finish(tree, best_node, start_time, **stats, network_calls=strategy.network_calls, stop_reason=stop_reason)
+    result = finish(tree, best_node, start_time, **stats, network_calls=strategy.network_calls,
+                    stop_reason=stop_reason)
+    result.extra["bytes_per_node"] = _memory(tree, strategy) / tree.size
+    return result
+
+
+def _memory(tree: SearchTree, strategy: Any) -> int:
+    """Bytes held by the search: the tree and closed table, and the strategy's open list and rankings."""
+    return tree.memory_bytes() + strategy.memory_bytes()

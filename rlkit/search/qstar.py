@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ def qstar(
     max_iterations: int | None = None,
     ranked_edges: int = 16,
     trace: list | None = None,
+    max_memory_mb: float | None = None,
 ) -> SearchResult:
     """Batched weighted Q* from ``start_state`` (D,) to the puzzle's goal.
 
@@ -49,9 +51,12 @@ def qstar(
     ranked_edges: ranked actions stored per node before a refill (raised to 2 B, capped at A). Stops by
     ``common.goal_reached``: shortest paths at weight 1 when Q(s, a) <= c(s, a) + h*(child) for every edge.
     trace: when a list, each iteration appends its popped edges as (parent ids (M,), actions (M,)).
+    max_memory_mb: stop ('max_memory') once the tree, closed table, open list and edge rankings hold that many MB;
+    ``result.extra["bytes_per_node"]`` reports their size per node.
     """
     strategy = EdgeStrategy(q_fn, puzzle.num_actions, ranked_edges, batch_size)
-    return run_search(puzzle, start_state, strategy, batch_size, weight, max_nodes, max_seconds, max_iterations, trace)
+    return run_search(puzzle, start_state, strategy, batch_size, weight, max_nodes, max_seconds, max_iterations, trace,
+                      max_memory_mb)
 
 
 class EdgeStrategy:
@@ -96,6 +101,12 @@ class EdgeStrategy:
             waiting = np.isin(refill, unpushed)
             _push_all(self.open_list, weight * tree.g[refill[waiting]] + first[waiting], refill[waiting],
                       np.full(int(waiting.sum()), ranks.kept, dtype=np.int64))
+
+    def memory_bytes(self) -> int:
+        """Bytes of the open list (slots plus each entry's tuple, float and two ints; small ints are shared by
+        CPython, so this over-counts slightly) and of the edge rankings."""
+        per_entry = sys.getsizeof((0.0, 0, 0)) + sys.getsizeof(0.5) + 2 * sys.getsizeof(10**6)
+        return sys.getsizeof(self.open_list) + len(self.open_list) * per_entry + self.ranks.memory_bytes()
 
 
 class EdgeRanks:
@@ -149,6 +160,13 @@ class EdgeRanks:
             return float(self.ranked_q[node, rank])
         extra = self.overflow.get(node)
         return None if extra is None else float(extra[1][rank - self.kept])
+
+    def memory_bytes(self) -> int:
+        """Bytes of the rank arrays at capacity and of the refilled nodes' overflow arrays."""
+        overflow = sum(a.nbytes + q.nbytes for a, q in self.overflow.values())
+        per_item = sys.getsizeof(10**6) + sys.getsizeof((0, 0)) + 2 * sys.getsizeof(np.zeros(0))
+        return (self.ranked_actions.nbytes + self.ranked_q.nbytes + sys.getsizeof(self.overflow)
+                + overflow + len(self.overflow) * per_item)
 
     def _reserve(self, size: int) -> None:
         if size <= len(self.ranked_q):

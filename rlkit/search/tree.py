@@ -1,14 +1,15 @@
 """The search tree: node store and closed table of one search.
 
 Nodes live in growable numpy arrays (state, g, parent, action); a node id is a row. The closed table maps a state's
-exact key (``puzzle.hash``) to ``(best g, node id)``. A child whose state is already known with g <= its own is a
-duplicate and is dropped (``closed_hits``); one with a strictly smaller g becomes a NEW node that replaces the old
-one in the table (``reopened``), which keeps optimality with inconsistent heuristics. The open list never deletes:
+exact key (``puzzle.hash``) to the id of its best node (whose g is in the g array). A child whose state is already
+known with g <= its own is a duplicate and is dropped (``closed_hits``); one with a strictly smaller g becomes a NEW
+node that replaces the old one in the table (``reopened``), which keeps optimality with inconsistent heuristics. The open list never deletes:
 an entry whose node is no longer its state's best ("stale") is skipped when popped.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ class SearchTree:
         self.parent = np.empty(capacity, dtype=np.int64)
         self.action = np.empty(capacity, dtype=np.int64)
         self.keys: list[Any] = []
-        self.closed: dict[Any, tuple[float, int]] = {}
+        self.closed: dict[Any, int] = {}  # key -> id of the state's best node (its g is in self.g)
         self.size = 0
         self.closed_hits = 0
         self.reopened = 0
@@ -57,11 +58,11 @@ class SearchTree:
                 continue
             known = closed.get(key)
             if known is not None:
-                if known[0] <= g_list[i]:
+                if self.g[known] <= g_list[i]:  # known < self.size: written by an earlier batch
                     self.closed_hits += 1
                     continue
                 self.reopened += 1
-            closed[key] = (g_list[i], next_id)
+            closed[key] = next_id
             ids[i] = next_id
             next_id += 1
         accepted = ids >= 0
@@ -78,7 +79,14 @@ class SearchTree:
 
     def is_stale(self, node: int) -> bool:
         """True when a better path to this node's state has been found since it was pushed."""
-        return self.closed[self.keys[node]][1] != node
+        return self.closed[self.keys[node]] != node
+
+    def memory_bytes(self) -> int:
+        """Bytes the tree holds: its arrays at capacity, the key list, the closed table and the key and id objects
+        (one of each per node; ``sys.getsizeof`` of a sample key, so an estimate for keys of varying size)."""
+        arrays = self.states.nbytes + self.g.nbytes + self.parent.nbytes + self.action.nbytes
+        per_node = sys.getsizeof(self.keys[0]) + sys.getsizeof(10**6)  # the key object and its node id's int
+        return arrays + sys.getsizeof(self.keys) + sys.getsizeof(self.closed) + self.size * per_node
 
     def path(self, node: int) -> tuple[list[int], np.ndarray]:
         """Actions (L,) and states (L+1, D) from the start to ``node`` (walks parent links: O(L) Python steps)."""

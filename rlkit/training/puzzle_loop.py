@@ -1,7 +1,9 @@
 """The training loop of cost-to-go agents on search puzzles (``agent.name: qstar``, ``puzzle.name`` set).
 
 There is no env and no replay: every update draws ``puzzle.batch_size`` states by backward random walks of
-0..``puzzle.max_scramble`` moves from the goal and regresses Q(s, a) onto c(s, a) + min_a' Q_target(s', a').
+0..``puzzle.max_scramble`` moves from the goal and regresses Q(s, a) onto c(s, a) + min_a' Q_target(s', a')
+(``puzzle.targets: bellman``), onto the walk's bound (``walk``), or onto the bound with a periodic Bellman update
+(``mixed``); ``QStarAgent.update`` says how.
 Every period in ``train`` counts updates. Evaluations log the greedy policy's solve rate at each depth of
 ``puzzle.eval_depths``. Run directory, TensorBoard, checkpoints, resume and the NaN guard are the shared ``Chores``.
 """
@@ -46,8 +48,9 @@ class PuzzleLoop:
         self.puzzle = self.agent.puzzle
         if config.puzzle.target_from:
             self.agent.bootstrap_network()  # a missing or foreign teacher fails here, before the run dir exists
-        # A puzzle update scores each state and all its children: batch x (actions + 1) rows.
-        rows = config.puzzle.batch_size * (int(self.puzzle.num_actions) + 1)
+        # A Bellman update scores each state and all its children: batch x (actions + 1) rows; a walk update one.
+        per_state = 1 if config.puzzle.targets == "walk" else int(self.puzzle.num_actions) + 1
+        rows = config.puzzle.batch_size * per_state
         self.threads = apply_threads(config.threads, self.agent.online, rows)
         if checkpoint is not None:
             state = self.chores.restore(self, checkpoint)
@@ -69,7 +72,7 @@ class PuzzleLoop:
         window_step, loss_sum, stopped_early = self.step, 0.0, False
         try:
             while self.step < train_cfg.total_steps:
-                loss = agent.update(agent.training_states(self.rng))["loss"].item()
+                loss = agent.update(agent.training_batch(self.rng))["loss"].item()
                 if not np.isfinite(loss):
                     chores.diverged(self, loss)
                 previous, self.step = self.step, self.step + 1
