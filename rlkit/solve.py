@@ -72,8 +72,9 @@ def solve_puzzle(checkpoint: str | None, puzzle: str | None = None, scramble: in
             raise RlkitError(f"--scramble must be >= 0, got {scramble}")
         start = agent.puzzle.scramble(1, scramble, np.random.default_rng(seed))
     if algorithm in ("beam", "greedy"):
-        result = beam_search(agent.puzzle, start[0], agent.q_numpy, beam_width=1 if algorithm == "greedy" else beam_width,
-                             weight=weight, max_nodes=max_nodes, max_seconds=max_seconds)
+        width = 1 if algorithm == "greedy" else beam_width
+        result = beam_search(agent.puzzle, start[0], agent.q_numpy, beam_width=width, weight=weight,
+                             max_nodes=max_nodes, max_seconds=max_seconds)
     else:
         search = qstar if algorithm == "qstar" else astar
         score = agent.q_numpy if algorithm == "qstar" else agent.heuristic

@@ -22,7 +22,8 @@ checkpoint: solved count, mean cost over optimal, nodes and seconds for Q*, A* (
         --batch-size 1000 --weight 0.6 --max-seconds 60 --baselines --beam-width 10000
     python scripts/qstar_vs_astar.py --tile-checkpoint shipped:sliding_tile --korf --max-seconds 10
 
-Checkpoints may be files or ``shipped:PUZZLE`` (the network rlkit ships). After the main table it prints the A*/Q* ratios on the instances both searches solved, the meta-action vs
+Checkpoints may be files or ``shipped:PUZZLE`` (the network rlkit ships). After the main table it prints the
+A*/Q* ratios on the instances both searches solved, the meta-action vs
 12-action ratios (when both cube checkpoints are given) and each network's Bellman consistency.
 
 Budgets: every search stops after ``--max-seconds`` or ``--max-nodes`` (an unsolved instance counts as such). The
@@ -96,22 +97,26 @@ def main(argv: list[str] | None = None) -> int:
             # A search stopped by its budget reports the budget, not what solving costs: also compare the two
             # searches on the instances both solved.
             paired += [[label, str(agent.puzzle.num_actions), str(depth),
-                        *paired_ratios(results[(depth, "A*")], results[(depth, "Q*")])] for depth in depths]
+                        *paired_ratios(results[(depth, "A*")], results[(depth, "Q*")])]
+                       for depth in depths if (depth, "A*") in results and (depth, "Q*") in results]
             if label == "cube3":
                 cube_results.append(results)
     except RlkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print_table(COLUMNS, rows)
-    print("\nOn the instances both searches solved (geometric means of the per-instance ratios A* / Q*):")
-    print_table(PAIRED_COLUMNS, paired)
+    if rows:
+        print_table(COLUMNS, rows)
+    if paired:
+        print("\nOn the instances both searches solved (geometric means of the per-instance ratios A* / Q*):")
+        print_table(PAIRED_COLUMNS, paired)
     if len(cube_results) == 2:  # 12 quarter turns vs meta-actions, the same instances (both scrambled by turns)
         quarter, meta = cube_results
         print("\nThe cube's meta-action network vs its 12-action one, on the instances both solved "
               "(ratios meta / 12):")
         print_table(ACTION_SET_COLUMNS, [["cube3", str(depth), name,
                                           *paired_ratios(meta[(depth, name)], quarter[(depth, name)])]
-                                         for depth in args.cube_depths for name in ("Q*", "A*")])
+                                         for depth in args.cube_depths for name in ("Q*", "A*")
+                                         if (depth, name) in meta])
     if korf_rows:
         print(f"\nKorf's 100 15-puzzle instances (Korf, 1985), {args.korf_seconds or args.max_seconds:g} s per search:")
         print_table(KORF_COLUMNS, korf_rows)
@@ -132,7 +137,10 @@ def searches(agent: QStarAgent, args: argparse.Namespace) -> list[tuple[str, Any
     if args.baselines:
         runs += [(f"beam W={args.beam_width}", lambda start: beam_search(puzzle, start, agent.q_numpy,
                                                                          args.beam_width, **budget)),
-                 ("greedy", lambda start: beam_search(puzzle, start, agent.q_numpy, 1, **budget))]
+                 ("greedy", lambda start: beam_search(puzzle, start, agent.q_numpy, 1, max_depth=args.greedy_depth,
+                                                      **budget))]
+    if args.only:
+        runs = [(name, run) for name, run in runs if name.split()[0].lower().replace("*", "star") in args.only]
     return runs
 
 
@@ -267,6 +275,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the instance sets")
     parser.add_argument("--baselines", action="store_true", help="also run beam search and greedy search")
     parser.add_argument("--beam-width", type=int, default=10_000, help="beam search's width W (default 10000)")
+    parser.add_argument("--only", type=lambda text: text.split(","), help="run only these searches (comma-separated "
+                        "of astar, qstar, beam, greedy; default all; paired tables need astar and qstar)")
+    parser.add_argument("--greedy-depth", type=int, default=200, help="greedy search gives up after this many moves")
     parser.add_argument("--korf", action="store_true", help="run Korf's 100 instances with --tile-checkpoint")
     parser.add_argument("--korf-instances", type=int, default=100, help="the first N of Korf's instances")
     parser.add_argument("--korf-seconds", type=float, help="time budget per Korf search (default --max-seconds)")

@@ -166,3 +166,19 @@ def test_a_shipped_network_solves_and_continues_training(trained, package_networ
                  f"train.total_steps={step}"]) == 2
     assert "nothing to train" in capsys.readouterr().err and not (tmp_path / "other").exists()
     assert shipped_file.read_bytes() == before
+
+
+def test_the_shipped_networks_are_small_load_safely_and_solve():
+    from rlkit.envs.puzzles import shipped
+    from rlkit.solve import solve_puzzle
+
+    present = [puzzle for puzzle, name in shipped.SHIPPED.items() if (shipped.NETWORKS / name).is_file()]
+    assert "cube3" in present  # `rlkit solve --puzzle cube3` must work on a fresh install
+    for puzzle in present:
+        path = shipped.shipped_checkpoint(puzzle)
+        assert path.stat().st_size <= 20 * 2**20
+        payload = load_checkpoint(path)  # weights_only=True inside
+        assert payload["config"]["puzzle"]["name"] == puzzle and payload["trainer"]["updates"] > 0
+        report = solve_puzzle(None, puzzle=puzzle, scramble=12, algorithm="beam", beam_width=1000, seed=3,
+                              max_seconds=30)
+        assert report.solved and report.stop_reason == "found", puzzle

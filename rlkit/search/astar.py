@@ -36,8 +36,9 @@ def astar(
     on goal states. batch_size: nodes popped per iteration (B). weight: lambda on g (1: A*; < 1: greedier).
     max_nodes / max_seconds / max_iterations: budgets; when one runs out the best goal found so far (if any) is
     returned with ``stop_reason`` naming the budget; max_memory_mb bounds the tree, closed table and open list
-    ('max_memory'; ``result.extra["bytes_per_node"]`` reports their size per node). Stops early by ``common.goal_reached`` (shortest paths at
-    weight 1 with an admissible heuristic). The loop is ``search.loop.run_search``; this module is its strategy.
+    ('max_memory'; ``result.extra["bytes_per_node"]`` reports their size per node). Stops early by
+    ``common.goal_reached`` (shortest paths at weight 1 with an admissible heuristic). The loop is
+    ``search.loop.run_search``; this module is its strategy.
     """
     return run_search(puzzle, start_state, NodeStrategy(heuristic_fn), batch_size, weight, max_nodes, max_seconds,
                       max_iterations, max_memory_mb=max_memory_mb)

@@ -3,8 +3,8 @@
 Nodes live in growable numpy arrays (state, g, parent, action); a node id is a row. The closed table maps a state's
 exact key (``puzzle.hash``) to the id of its best node (whose g is in the g array). A child whose state is already
 known with g <= its own is a duplicate and is dropped (``closed_hits``); one with a strictly smaller g becomes a NEW
-node that replaces the old one in the table (``reopened``), which keeps optimality with inconsistent heuristics. The open list never deletes:
-an entry whose node is no longer its state's best ("stale") is skipped when popped.
+node that replaces the old one in the table (``reopened``), which keeps optimality with inconsistent heuristics.
+The open list never deletes: an entry whose node is no longer its state's best ("stale") is skipped when popped.
 """
 
 from __future__ import annotations
