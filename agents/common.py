@@ -79,6 +79,12 @@ def load_agent_state(agent: Any, state: dict[str, Any]) -> None:
         # torch keeps the tensors it is handed where dtype and device already match: a live agent's state (not a
         # file's) would then share Adam's moments and step counts with the agent it came from
         agent.optimizer.load_state_dict(_cloned(state["optimizer"]))
+        # The state carries the learning rate it was saved with; the agent's config (a resume's overrides
+        # included) decides the rate from here on. Adam's moments and step counts are kept.
+        lr = getattr(agent.config, "lr", None)
+        if lr is not None:
+            for group in agent.optimizer.param_groups:
+                group["lr"] = lr
     if "rng" in state:
         agent.rng.bit_generator.state = state["rng"]
     if "fraction_rng" in state and getattr(agent, "fraction_generator", None) is not None:

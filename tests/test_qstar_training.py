@@ -182,3 +182,22 @@ def test_the_shipped_networks_are_small_load_safely_and_solve():
         report = solve_puzzle(None, puzzle=puzzle, scramble=12, algorithm="beam", beam_width=1000, seed=3,
                               max_seconds=30)
         assert report.solved and report.stop_reason == "found", puzzle
+
+
+def test_resume_overrides_reach_the_puzzle_agent(trained):
+    # The puzzle loop rebuilt its agent from the checkpoint's stored config: `--resume RUN puzzle.bellman_every=1`
+    # or `agent.lr=...` trained on as before without a word.
+    from rlkit.config import apply_overrides, config_from_dict
+    from rlkit.training.puzzle_loop import PuzzleLoop
+
+    run_dir, _ = trained
+    payload = load_checkpoint(run_dir / "checkpoints" / "final.pt")
+    config = apply_overrides(config_from_dict(payload["config"]),
+                             ["puzzle.targets=mixed", "puzzle.bellman_every=3", "agent.lr=0.0004"])
+    loop = PuzzleLoop(config, run_dir, progress=False, checkpoint=payload)
+    try:
+        assert loop.agent.puzzle_config.targets == "mixed" and loop.agent.puzzle_config.bellman_every == 3
+        assert [group["lr"] for group in loop.agent.optimizer.param_groups] == [0.0004]
+        assert loop.agent.updates == payload["agent"]["updates"]
+    finally:
+        loop.close()

@@ -61,3 +61,21 @@ def payload_config(payload):
     from rlkit.config import config_from_dict
 
     return resolve_preset(config_from_dict(payload["config"]))
+
+
+def test_resume_overrides_reach_the_agent_and_its_optimizer(tmp_path):
+    # `rlkit train --resume RUN agent.lr=...` must train at the new rate: the checkpoint's optimiser state carries
+    # the old one and would silently win.
+    from rlkit.config import apply_overrides, config_from_dict
+
+    run = tmp_path / "run"
+    train(fast_config(run), progress=False)
+    payload = load_checkpoint(run / "checkpoints" / "final.pt")
+    config = apply_overrides(config_from_dict(payload["config"]), ["agent.lr=0.0004", "train.total_steps=700"])
+    loop = EnvLoop(config, run, progress=False, checkpoint=payload)
+    try:
+        assert loop.agent.config.lr == 0.0004
+        assert [group["lr"] for group in loop.agent.optimizer.param_groups] == [0.0004]
+        assert loop.agent.optimizer.state  # Adam's moments still come back
+    finally:
+        loop.close()

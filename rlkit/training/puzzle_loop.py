@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rlkit.agents.registry import build_puzzle_agent
-from rlkit.config import Config
+from rlkit.config import Config, config_to_dict
 from rlkit.training.evaluate import agent_from_checkpoint, warm_start
 from rlkit.seeding import PUZZLE_EVALUATION, derive_seed
 from rlkit.threads import apply_threads
@@ -44,7 +44,8 @@ class PuzzleLoop:
                 puzzle = self.agent.puzzle
                 warm_start(self.agent, config.agent.init_from, (int(puzzle.encoded_size),), int(puzzle.num_actions))
         else:
-            self.agent, _ = agent_from_checkpoint(checkpoint, str(self.device))
+            # The run's config, not the checkpoint's: a resume's overrides (targets, lr, ...) reach the agent.
+            self.agent, _ = agent_from_checkpoint({**checkpoint, "config": config_to_dict(config)}, str(self.device))
         self.puzzle = self.agent.puzzle
         if config.puzzle.target_from:
             self.agent.bootstrap_network()  # a missing or foreign teacher fails here, before the run dir exists
