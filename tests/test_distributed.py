@@ -4,6 +4,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 
 import numpy as np
 import pytest
@@ -127,3 +128,24 @@ def test_saving_the_sharded_replay_is_refused_not_ignored():
 
     with pytest.raises(ConfigError, match="save_with_checkpoint is not supported with distributed"):
         load_config(APEX, ["replay.save_with_checkpoint=true"])
+
+
+def test_an_actor_death_seen_only_while_draining_is_counted():
+    # A run can reach its last step between an actor's death and the driver's next wait on it: the death then
+    # surfaces only in the final drain and went uncounted (distributed/actor_restarts stayed 0).
+    from types import SimpleNamespace
+
+    from rlkit.distributed.apex import ApexDriver
+
+    class ActorDied(Exception):
+        pass
+
+    failed = object()
+    fake_ray = SimpleNamespace(
+        exceptions=SimpleNamespace(RayActorError=ActorDied, ActorUnavailableError=ActorDied),
+        wait=lambda refs, num_returns, timeout: (refs, []),
+        get=lambda ref: (_ for _ in ()).throw(ActorDied()) if ref is failed else ref)
+    driver = SimpleNamespace(_ray=fake_ray, actor_restarts=2)
+    queues = {0: deque(["chunk", "chunk"]), 1: deque([failed, failed])}  # actor 1 died: both its chunks fail
+    ApexDriver._drain(driver, queues)
+    assert driver.actor_restarts == 3  # one death, counted once

@@ -247,9 +247,26 @@ class ApexDriver:
             actor.set_weights.remote(*self._weights, self.updates)
 
     def _drain(self, queues: dict[int, deque]) -> None:
+        """Wait (30 s at most) for the chunks still in flight, dropping them; an actor whose chunk failed died
+        after the last one the loop took, and counts in ``actor_restarts`` like a death seen mid-run."""
         refs = [ref for queue in queues.values() for ref in queue]
-        if self._ray is not None and refs:
-            self._ray.wait(refs, num_returns=len(refs), timeout=30)
+        if self._ray is None or not refs:
+            return
+        ray = self._ray
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=30)
+        ready = set(ready)
+        died = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+        for queue in queues.values():
+            for ref in queue:
+                if ref not in ready:
+                    continue
+                try:
+                    ray.get(ref)
+                except died:
+                    self.actor_restarts += 1
+                    break  # one death per actor, however many of its chunks it took down
+                except Exception:  # noqa: BLE001 - the run is over: a chunk that failed otherwise is dropped too
+                    continue
 
     # -- what the chores ask of a loop ------------------------------------------------------------------------------
     def evaluate_policy(self, writer: Any) -> tuple[float, float]:
