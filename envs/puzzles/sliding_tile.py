@@ -59,7 +59,7 @@ class SlidingTile(PuzzleBase):
 
     def random_actions(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A uniformly random LEGAL move per state: argmax of uniform noise on the legal entries. -> (B,)."""
-        legal = self.legal[np.argmin(states, axis=1)]
+        legal = self.walk_moves(states)
         return np.argmax(rng.random(legal.shape) * legal, axis=1)
 
     @property

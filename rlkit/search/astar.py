@@ -82,7 +82,6 @@ class NodeStrategy:
         self.network_calls += 1
         _push_all(self.open_list, self.weight * tree.g[fresh] + h, fresh)
 
-
     def memory_bytes(self) -> int:
         """Bytes of the open list: the list's slots and, per entry, its tuple, float and int objects (small ints
         are shared by CPython, so this slightly over-counts)."""

@@ -164,16 +164,8 @@ def _path(layers: list[tuple[np.ndarray, np.ndarray]]) -> list[int]:
 def _result(puzzle: Any, start: np.ndarray, actions: list[int], cost: float, nodes: int, layers: int, calls: int,
             expansions: int, started: float, stop_reason: str, extra: dict) -> SearchResult:
     solved = bool(actions) or (cost == 0.0)
-    states = None
-    if solved:
-        states = _replay(puzzle, start, actions)
-        validate_path(puzzle, start, actions, cost, states)
+    # the beam keeps no states per layer: the path's states are those of the validating replay
+    states = validate_path(puzzle, start, actions, cost) if solved else None
     return SearchResult(solved, actions, cost, nodes, layers, calls, time.perf_counter() - started, states=states,
                         expansions=expansions, stop_reason=stop_reason, extra=extra)
 
-
-def _replay(puzzle: Any, start: np.ndarray, actions: list[int]) -> np.ndarray:
-    states = [np.asarray(start)[None]]
-    for action in actions:
-        states.append(puzzle.next_states(states[-1], np.asarray([action]))[0])
-    return np.concatenate(states)

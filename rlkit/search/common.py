@@ -71,13 +71,15 @@ def finish(tree: SearchTree, goal_node: int, start_time: float, **stats: Any) ->
 
 
 def validate_path(puzzle: Any, start: np.ndarray, actions: list[int], cost: float,
-                  states: np.ndarray | None = None) -> None:
+                  states: np.ndarray | None = None) -> np.ndarray:
     """Replay ``actions`` from ``start`` (D,); raise SearchError unless it ends at a goal with total ``cost`` and
-    (when given) passes through ``states`` (L+1, D)."""
+    (when given) passes through ``states`` (L+1, D). Returns the replayed states (L+1, D)."""
     state = np.asarray(start)[None]
+    replayed = [state]
     total = 0.0
     for step, action in enumerate(actions):
         state, step_cost = puzzle.next_states(state, np.asarray([action]))
+        replayed.append(state)
         total += float(step_cost[0])
         if states is not None and not np.array_equal(state[0], states[step + 1]):
             raise SearchError(f"path replay diverges from the search tree at step {step + 1} of {len(actions)}")
@@ -85,6 +87,7 @@ def validate_path(puzzle: Any, start: np.ndarray, actions: list[int], cost: floa
         raise SearchError(f"path of {len(actions)} actions does not reach the goal of {puzzle.name}")
     if not math.isclose(total, cost, rel_tol=1e-9, abs_tol=1e-6):
         raise SearchError(f"path costs {total} when replayed but search recorded {cost}")
+    return np.concatenate(replayed)
 
 
 def check_arguments(batch_size: int, weight: float) -> None:

@@ -118,6 +118,7 @@ class EdgeRanks:
         self.ranked_actions = np.zeros((0, kept), dtype=np.int64)
         self.ranked_q = np.zeros((0, kept), dtype=np.float64)
         self.overflow: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.overflow_bytes = 0  # the overflow arrays' bytes, kept as nodes are refilled (memory_bytes is per batch)
 
     def store(self, nodes: np.ndarray, q: np.ndarray) -> None:
         """Rank the K best actions of each node. nodes (M,) ids, q (M, A)."""
@@ -143,6 +144,7 @@ class EdgeRanks:
         values = np.take_along_axis(q, actions, 1).astype(np.float64)
         for i, node in enumerate(nodes.tolist()):
             self.overflow[node] = (actions[i], values[i])
+        self.overflow_bytes += len(nodes) * (actions.itemsize + values.itemsize) * (self.num_actions - self.kept)
         return values[:, 0]
 
     def refilled(self, node: int) -> bool:
@@ -163,10 +165,9 @@ class EdgeRanks:
 
     def memory_bytes(self) -> int:
         """Bytes of the rank arrays at capacity and of the refilled nodes' overflow arrays."""
-        overflow = sum(a.nbytes + q.nbytes for a, q in self.overflow.values())
         per_item = sys.getsizeof(10**6) + sys.getsizeof((0, 0)) + 2 * sys.getsizeof(np.zeros(0))
         return (self.ranked_actions.nbytes + self.ranked_q.nbytes + sys.getsizeof(self.overflow)
-                + overflow + len(self.overflow) * per_item)
+                + self.overflow_bytes + len(self.overflow) * per_item)
 
     def _reserve(self, size: int) -> None:
         if size <= len(self.ranked_q):
