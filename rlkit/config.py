@@ -192,7 +192,7 @@ class ReplayConfig(_Section):
     batch_size: int = Field(32, ge=1, description="transitions per gradient step")
     save_with_checkpoint: bool = Field(False, description="write the buffer beside each checkpoint (replay.npz)")
     storage: Literal["auto", "full", "frames"] = Field(
-        "auto", description="frames: store each frame of stacked uint8 images once (auto picks it for them)")
+        "auto", description="frames: store each frame of stacked uint8 images once (auto: where the env stacks)")
     prioritized: bool = Field(False, description="prioritised replay (Schaul et al., 2016) with a sum tree")
     alpha: float = Field(0.6, ge=0.0, le=1.0, description="priority exponent: P(i) ~ p_i^alpha")
     beta: float = Field(0.4, ge=0.0, le=1.0, description="initial importance-weight exponent, annealed to 1")

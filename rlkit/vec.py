@@ -12,7 +12,7 @@ terminal observation to a reset observation. Truncated episodes still bootstrap 
     for episode_return, episode_length in step.episodes: ...
 
 Observations come out in the storage form of ``rlkit.spaces.ObsSpace`` (``env.obs_space``): plain arrays for one
-space, one structured array per batch for Dict / Tuple spaces. Legal actions (``env.action_mask``, ACTION_MASKS)
+space, one structured array per batch for Dict / Tuple spaces. Legal actions (``env.action_mask``, ``rlkit.action_masks``)
 ride in the observation as its ``action_mask`` key; an env that reports them in ``info["action_mask"]`` is wrapped
 (``InfoActionMask``) so they do.
 """
@@ -27,13 +27,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlkit.action_masks import InfoActionMask, check_action_mask, resolve_action_mask
 from rlkit.atari import is_atari, make_atari_env, make_atari_vector
 from rlkit.config import AtariConfig
 from rlkit.errors import EnvError, did_you_mean_id
-from rlkit.spaces import MASK_KEY, ObsSpace, UnsupportedSpace, is_text
+from rlkit.spaces import ObsSpace, UnsupportedSpace, is_text
 
 VECTORIZATIONS = ("sync", "async")
-ACTION_MASKS = ("auto", "info", "obs", "none")
 
 
 def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | None = None,
@@ -44,14 +44,16 @@ def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | Non
     first so it can register the env. `env_kwargs` go to `gym.make` (so `max_episode_steps` works too).
     Raises `EnvError` for an unknown id, an unimportable module, or spaces rlkit cannot use. Atari ids get the
     standard preprocessing of `atari` (an `AtariConfig`; defaults when None) with raw scores and no episodic life.
-    `action_mask` (ACTION_MASKS) says where legal actions come from; the env's ``rlkit_action_mask`` attribute
-    holds the resolved source ('obs', or 'none'; an 'info' env is wrapped into an 'obs' one).
+    `action_mask` (``rlkit.action_masks.ACTION_MASKS``) says where legal actions come from; the env's ``rlkit_action_mask`` attribute
+    holds the resolved source ('obs', or 'none'; an 'info' env is wrapped into an 'obs' one), its
+    ``rlkit_frame_stack`` the frames stacked into one observation (`frame_stack_of`).
     """
-    _check_action_mask(env_id, action_mask)
+    check_action_mask(env_id, action_mask)
     if is_atari(env_id):
         env = make_atari_env(env_id, atari or AtariConfig(), training=False, render_mode=render_mode)
         env.rlkit_action_mask = "none"
         env.rlkit_obs_space = ObsSpace.from_gym(env.observation_space)
+        env.rlkit_frame_stack = (atari or AtariConfig()).frame_stack
         return env
     env = _make_unchecked(env_id, render_mode, env_kwargs or {})
     try:
@@ -61,80 +63,28 @@ def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | Non
             env = InfoActionMask(env, env_id)
         env.rlkit_action_mask = "none" if source == "none" else "obs"
         env.rlkit_obs_space = observation_space_of(env_id, env.observation_space, source != "none")
+        env.rlkit_frame_stack = frame_stack_of(env)
     except EnvError:
         env.close()
         raise
     return env
 
 
-def _check_action_mask(env_id: str, action_mask: str) -> None:
-    """EnvError for an unknown ``env.action_mask``, or a mask asked of an Atari game (which has none)."""
-    if action_mask not in ACTION_MASKS:
-        raise EnvError(f"unknown env.action_mask {action_mask!r}; use one of {', '.join(ACTION_MASKS)}")
-    if is_atari(env_id) and action_mask in ("info", "obs"):
-        raise EnvError(f"'{env_id}' is an Atari game, which has no action mask; set env.action_mask=none")
-
-
-def resolve_action_mask(env: gym.Env, env_id: str, requested: str) -> str:
-    """Where ``env``'s legal actions come from: 'obs' (a Dict observation's ``action_mask`` key), 'info'
-    (``info["action_mask"]``) or 'none'. ``auto`` looks for the key, then resets ``env`` once to read its info;
-    an explicit source the env lacks is an EnvError."""
-    has_key = isinstance(env.observation_space, gym.spaces.Dict) and MASK_KEY in env.observation_space.spaces
-    if requested == "obs" and not has_key:
-        raise EnvError(f"env.action_mask=obs, but environment '{env_id}' has no '{MASK_KEY}' observation key "
-                       f"(observation space {env.observation_space}); use info, auto or none")
-    if requested in ("obs", "none"):
-        return requested
-    if requested == "auto" and has_key:
-        return "obs"
-    _, info = env.reset(seed=0)
-    if MASK_KEY in info:
-        return "info"
-    if requested == "info":
-        raise EnvError(f"env.action_mask=info, but environment '{env_id}' puts no '{MASK_KEY}' in the info of "
-                       "reset; use obs, auto or none")
-    return "none"
-
-
-class InfoActionMask(gym.Wrapper):
-    """Moves ``info["action_mask"]`` into the observation: a Dict observation gains the key, any other becomes
-    ``{"obs": obs, "action_mask": mask}``. The mask is (A,) bool. A step whose info lacks the mask is an EnvError;
-    so is a mask with no legal action where the episode goes on (an ended episode's mask may be empty)."""
-
-    def __init__(self, env: gym.Env, env_id: str):
-        super().__init__(env)
-        self._env_id = env_id
-        count = int(env.action_space.n)
-        mask_space = gym.spaces.MultiBinary(count)
-        inner = env.observation_space
-        self._dict = isinstance(inner, gym.spaces.Dict)
-        self.observation_space = gym.spaces.Dict({**inner.spaces, MASK_KEY: mask_space}) if self._dict else \
-            gym.spaces.Dict({"obs": inner, MASK_KEY: mask_space})
-        self._count = count
-        self._step = 0
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        self._step = 0
-        return self._with_mask(obs, info, ended=False), info
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._step += 1
-        return self._with_mask(obs, info, ended=terminated or truncated), reward, terminated, truncated, info
-
-    def _with_mask(self, obs, info, ended: bool):
-        if MASK_KEY not in info:
-            raise EnvError(f"environment '{self._env_id}' put no '{MASK_KEY}' in its info at episode step "
-                           f"{self._step}; an env with env.action_mask=info must report it on every reset and step")
-        mask = np.asarray(info[MASK_KEY]).astype(bool).reshape(-1)
-        if mask.shape != (self._count,):
-            raise EnvError(f"environment '{self._env_id}' reported an action mask of shape {mask.shape} at episode "
-                           f"step {self._step}; it needs one entry per action ({self._count})")
-        if not ended and not mask.any():
-            raise EnvError(f"environment '{self._env_id}' offered no legal action at episode step {self._step} "
-                           "(its action mask is all false) while the episode goes on")
-        return {**obs, MASK_KEY: mask} if self._dict else {"obs": obs, MASK_KEY: mask}
+def frame_stack_of(env: gym.Env) -> int:
+    """How many frames one observation of `env` stacks: a Gymnasium ``FrameStackObservation`` in its wrapper chain
+    says so, as does an env that stacks its own frames by setting ``rlkit_frame_stack = K``; 1 otherwise. Frame
+    storage (``replay.storage: auto``) deduplicates only observations an env reports as stacks: an image's first
+    axis alone cannot tell 4 stacked frames from 4 colour channels."""
+    layer = env
+    while True:
+        if isinstance(layer, gym.wrappers.FrameStackObservation):
+            return int(layer.stack_size)
+        if not isinstance(layer, gym.Wrapper):  # the env itself
+            return int(getattr(layer, "rlkit_frame_stack", 1))
+        declared = vars(layer).get("rlkit_frame_stack")
+        if declared is not None:
+            return int(declared)
+        layer = layer.env
 
 
 def observation_space_of(env_id: str, space: gym.Space, masked: bool) -> ObsSpace:
@@ -158,10 +108,11 @@ def make_vec_env(env_id: str, num_envs: int = 1, seed: int = 0, vectorization: s
         raise EnvError(f"unknown vectorization {vectorization!r}; use one of {', '.join(VECTORIZATIONS)}")
     if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
         raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-    _check_action_mask(env_id, action_mask)
+    check_action_mask(env_id, action_mask)
     if is_atari(env_id):
         options = atari or AtariConfig()
-        vec = VecEnv(make_atari_vector(env_id, num_envs, options), clip_rewards=options.clip_rewards)
+        vec = VecEnv(make_atari_vector(env_id, num_envs, options), clip_rewards=options.clip_rewards,
+                     frame_stack=options.frame_stack)
         vec.reset(seed=seed)
         return vec
     env_kwargs = dict(env_kwargs or {})
@@ -170,11 +121,12 @@ def make_vec_env(env_id: str, num_envs: int = 1, seed: int = 0, vectorization: s
     probe = make_env(env_id, env_kwargs=env_kwargs, action_mask=action_mask)
     masked = probe.rlkit_action_mask == "obs"
     source = "info" if isinstance(probe, InfoActionMask) else ("obs" if masked else "none")
+    frame_stack = probe.rlkit_frame_stack
     probe.close()
     env_fns = [functools.partial(_make_unchecked, env_id, None, env_kwargs, source)] * num_envs
     vector_cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
     vec = VecEnv(vector_cls(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP), masked=masked,
-                 env_id=env_id)
+                 env_id=env_id, frame_stack=frame_stack)
     vec.reset(seed=seed)
     return vec
 
@@ -207,11 +159,12 @@ class VecEnv:
 
     Spaces are those of a single env: `observation_space` (Gymnasium's), `obs_space` (rlkit's, whose storage
     `obs_shape` / `obs_dtype` the observations come in), `action_space` (Discrete). `masked`: the observation's
-    `action_mask` key holds the legal actions.
+    `action_mask` key holds the legal actions. `frame_stack`: frames stacked into one observation (image keys of
+    a keyed one), 1 when not stacked (`frame_stack_of`).
     """
 
     def __init__(self, vector_env: gym.vector.VectorEnv, clip_rewards: bool = False, masked: bool = False,
-                 env_id: str = "env"):
+                 env_id: str = "env", frame_stack: int = 1):
         if vector_env.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
             # Any other mode would hand out transitions from a terminal obs to a reset obs (or no-op steps).
             raise ValueError("VecEnv needs a vector env built with autoreset_mode=AutoresetMode.SAME_STEP")
@@ -223,6 +176,7 @@ class VecEnv:
         self.obs_space: ObsSpace = observation_space_of(env_id, self.observation_space, masked)
         self.obs_shape: tuple = self.obs_space.shape
         self.obs_dtype: np.dtype = self.obs_space.dtype
+        self.frame_stack: int = int(frame_stack)
         # float64 sums so long episodes of small rewards do not lose precision.
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)

@@ -184,12 +184,22 @@ def test_bytes_per_transition_at_atari_size():
 
 
 def test_build_replay_picks_storage():
-    assert isinstance(build_replay(1000, (4, 84, 84), np.uint8), FrameReplayBuffer)
+    assert isinstance(build_replay(1000, (4, 84, 84), np.uint8, frame_stack=4), FrameReplayBuffer)
+    assert isinstance(build_replay(1000, (4, 84, 84, 3), np.uint8, frame_stack=4), FrameReplayBuffer)  # RGB stacks
     assert type(build_replay(1000, (3, 84, 84), np.float32)) is ReplayBuffer
     assert type(build_replay(1000, (4,), np.uint8)) is ReplayBuffer
     assert type(build_replay(1000, (4, 84, 84), np.uint8, storage="full")) is ReplayBuffer
     with pytest.raises(ValueError, match="unknown replay storage 'disk'"):
         build_replay(1000, (4,), np.float32, storage="disk")
+
+
+def test_auto_storage_dedups_only_what_the_env_reports_as_a_frame_stack():
+    # A uint8 image whose first axis happens to be > 1 is not a frame stack: frame storage would refuse its first
+    # add (the next observation is not this one shifted by a frame).
+    for shape in ((3, 84, 84), (84, 84, 3), (4, 84, 84)):
+        assert type(build_replay(1000, shape, np.uint8)) is ReplayBuffer, shape
+    assert type(build_replay(1000, (3, 84, 84), np.uint8, frame_stack=4)) is ReplayBuffer  # not (4, ...): not one
+    assert isinstance(build_replay(1000, (4, 84, 84), np.uint8, storage="frames"), FrameReplayBuffer)  # asked for
 
 
 def _filled(seed=0, capacity=48, frame=FRAME, steps=60, num_envs=2):

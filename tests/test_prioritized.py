@@ -174,7 +174,7 @@ def test_save_load_round_trip_with_tree(tmp_path):
 
 
 def test_build_replay_prioritized_and_errors():
-    replay = build_replay(1000, (4, 84, 84), np.uint8, num_envs=4, prioritized=True, num_actions=6)
+    replay = build_replay(1000, (4, 84, 84), np.uint8, num_envs=4, prioritized=True, num_actions=6, frame_stack=4)
     assert replay.prioritized and isinstance(replay.storage, FrameReplayBuffer) and replay.capacity == 1000
     assert not build_replay(100, (4,), np.float32).prioritized
     with pytest.raises(ValueError, match="empty"):

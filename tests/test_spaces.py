@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import toy_envs  # noqa: F401  (registers Cue-v0)
-from helpers import fast_overrides, CARTPOLE
+from helpers import CARTPOLE, fast_config, fast_overrides
 from rlkit.agents.dqn import DQNAgent
 from rlkit.cli import main
 from rlkit.config import load_config
@@ -15,6 +15,7 @@ from rlkit.nets import build_q_network
 from rlkit.nets.inputs import MultiInputTorso, SmallCNN, VectorEncoder
 from rlkit.nets.torsos import NatureCNN
 from rlkit.replay import build_replay
+from rlkit.run import train
 from rlkit.spaces import ObsField, ObsSpace, UnsupportedSpace
 from rlkit.training.evaluate import load_agent
 from rlkit.vec import make_env, make_vec_env
@@ -223,3 +224,13 @@ def test_tuple_and_multibinary_observations_train_and_act(tmp_path, capsys):
     agent = load_agent(run / "checkpoints" / "final.pt")
     assert [f.name for f in agent.obs_space.fields] == ["0", "1"]
     assert 0 <= agent.act((2, np.array([0, 0, 1], np.int8))) < 3
+
+
+@pytest.mark.parametrize("env_id", ["toy_envs:RGB-v0", "toy_envs:RGBChw-v0"])
+def test_unstacked_colour_images_train_with_the_default_storage(tmp_path, env_id):
+    # Regression: replay.storage=auto took any uint8 rank-3 image with a first axis > 1 for a frame stack, and the
+    # frame storage refused the first add of an ordinary colour image (channels first or last).
+    result = train(fast_config(tmp_path / "run", f"env.id={env_id}", "train.total_steps=150",
+                               "train.learning_starts=64", "train.eval_episodes=1", "replay.capacity=500"),
+                   progress=False)
+    assert result.updates > 0

@@ -70,9 +70,11 @@ if "ShortCartPole-v0" not in gym.registry:
 
 class ImageEnv(gym.Env):
     """Stacks of 4 uint8 frames (4, 40, 40), zero-padded at reset like Atari's: the newest frame shows a bright
-    square whose side tells which of two actions pays 1. Episodes last 8 steps."""
+    square whose side tells which of two actions pays 1. Episodes last 8 steps. It stacks its own frames, and says
+    so (``rlkit_frame_stack``), so the replay stores each frame once."""
 
     metadata = {"render_modes": []}
+    rlkit_frame_stack = 4
 
     def __init__(self, render_mode=None):
         self.observation_space = gym.spaces.Box(0, 255, shape=(4, 40, 40), dtype=np.uint8)
@@ -202,3 +204,78 @@ class TupleCueEnv(CueEnv):
 
 if "TupleCue-v0" not in gym.registry:
     gym.register(id="TupleCue-v0", entry_point=TupleCueEnv)
+
+
+class RGBEnv(gym.Env):
+    """Unstacked uint8 colour images, (12, 12, 3) channels last or (3, 12, 12) channels first: a new random image
+    every step, whose mean colour channel 0 vs 1 says which action pays 1. Episodes last 10 steps. Not a frame
+    stack: consecutive observations share nothing."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, render_mode=None, channels_first=False):
+        self._chw = channels_first
+        shape = (3, 12, 12) if channels_first else (12, 12, 3)
+        self.observation_space = gym.spaces.Box(0, 255, shape=shape, dtype=np.uint8)
+        self.action_space = gym.spaces.Discrete(2)
+        self._t, self._side = 0, 0
+
+    def _obs(self):
+        image = self.np_random.integers(0, 64, (12, 12, 3), dtype=np.uint8)
+        image[..., self._side] += 128
+        return np.moveaxis(image, -1, 0).copy() if self._chw else image
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t, self._side = 0, int(self.np_random.integers(2))
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(action == self._side)
+        self._t, self._side = self._t + 1, int(self.np_random.integers(2))
+        return self._obs(), reward, False, self._t >= 10, {}
+
+
+class GrayDictEnv(gym.Env):
+    """Dict observations {"frame": (10, 10) uint8 grayscale, "speed": (2,) float32, "cue": Discrete(2)}; a bright
+    column moves one step per env step; action == cue pays 1. Episodes end (terminated) after 6-12 steps. Meant to
+    be frame-stacked by Gymnasium's FrameStackObservation ("StackedDict-v0")."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, render_mode=None):
+        self.observation_space = gym.spaces.Dict({
+            "frame": gym.spaces.Box(0, 255, shape=(10, 10), dtype=np.uint8),
+            "speed": gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32),
+            "cue": gym.spaces.Discrete(2),
+        })
+        self.action_space = gym.spaces.Discrete(2)
+        self._t, self._length, self._cue, self._column = 0, 8, 0, 0
+
+    def _obs(self):
+        frame = np.zeros((10, 10), np.uint8)
+        frame[:, self._column % 10] = 200
+        frame[0, 0] = self._cue * 50 + 1  # never an all-zero frame, so zero padding is visible
+        return {"frame": frame, "speed": self.np_random.uniform(-1, 1, 2).astype(np.float32), "cue": self._cue}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t, self._length = 0, int(self.np_random.integers(6, 13))
+        self._cue, self._column = int(self.np_random.integers(2)), int(self.np_random.integers(10))
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(action == self._cue)
+        self._t, self._cue, self._column = self._t + 1, int(self.np_random.integers(2)), self._column + 1
+        return self._obs(), reward, self._t >= self._length, False, {}
+
+
+def _stacked_dict(render_mode=None, padding="zero"):
+    return gym.wrappers.FrameStackObservation(GrayDictEnv(render_mode), 4, padding_type=padding)
+
+
+for _env_id, _entry_point, _kwargs in (("RGB-v0", RGBEnv, {}), ("RGBChw-v0", RGBEnv, {"channels_first": True}),
+                                       ("StackedDict-v0", _stacked_dict, {}),
+                                       ("StackedDictReset-v0", _stacked_dict, {"padding": "reset"})):
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point=_entry_point, kwargs=_kwargs)

@@ -61,7 +61,8 @@ class ApexDriver:
         self.agent = build_or_restore_agent(cfg, checkpoint, self.obs_shape, self.obs_dtype, self.num_actions,
                                             self.device, self.obs_space)
         self.num_actors = cfg.distributed.num_actors
-        self.replay = ShardedReplay(cfg, self.num_actors, self.obs_shape, self.obs_dtype, self.num_actions)
+        self.replay = ShardedReplay(cfg, self.num_actors, self.obs_shape, self.obs_dtype, self.num_actions,
+                                    self.eval_env.rlkit_frame_stack)
         self.actor_restarts, self._weights_version, self.dead = 0, -1, set()
         self._ray, self._started_ray = None, False
         self.actors = self._start_actors()

@@ -130,13 +130,15 @@ class ShardedReplay:
 
     prioritized = True
 
-    def __init__(self, config: Config, num_actors: int, obs_shape: tuple, obs_dtype: Any, num_actions: int):
+    def __init__(self, config: Config, num_actors: int, obs_shape: tuple, obs_dtype: Any, num_actions: int,
+                 frame_stack: int = 1):
         replay, agent = config.replay, config.agent
         capacity = max(replay.capacity // num_actors, 2 * replay.batch_size)
         self.shards = [
             build_replay(capacity, obs_shape, obs_dtype, config.env.num_envs, agent.n_step, agent.gamma,
                          seed=config.seed + 7 * (i + 1), storage=replay.storage, prioritized=True,
-                         alpha=replay.alpha, beta=replay.beta, eps=replay.priority_eps, num_actions=num_actions)
+                         alpha=replay.alpha, beta=replay.beta, eps=replay.priority_eps, num_actions=num_actions,
+                         frame_stack=frame_stack)
             for i in range(num_actors)
         ]
         self.slots = self.shards[0].tree.capacity

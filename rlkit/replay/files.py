@@ -39,6 +39,16 @@ def read_replay_step(path) -> int | None:
                               f"it was not written by a replay buffer's save") from None
 
 
+def read_replay_format(path) -> str | None:
+    """The storage format a replay file was written by (its ``format`` member, e.g. ``"rlkit.frame_replay/1"``), or
+    None when the file is missing, unreadable or carries none (reads only that member)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return str(npz["format"]) if "format" in npz.files else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def read_replay_file(path, buffer) -> None:
     """`buffer.load_state_dict` from a file written by `write_replay_file`, never unpickling anything.
 

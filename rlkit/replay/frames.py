@@ -55,10 +55,8 @@ class FrameReplayBuffer(ReplayStorage):
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype, num_envs: int = 1, n_step: int = 1,
                  gamma: float = 0.99, seed: int | None = None, num_actions: int | None = None):
         super().__init__(capacity, obs_shape, obs_dtype, num_envs, n_step, gamma, seed)
-        if len(self.obs_shape) < 2 or self.obs_shape[0] < 1:
-            raise ValueError(f"FrameReplayBuffer needs frame stacks of shape (K, H, W), got obs_shape "
-                             f"{self.obs_shape}; use ReplayBuffer (storage='full') for other observations")
-        self.stack_size = k = self.obs_shape[0]
+        k, frame_shape, frame_dtype = self._frame_layout()
+        self.stack_size = k
         if self.rows < 2 * k + 1:
             raise ValueError(f"capacity {capacity} gives {self.rows} rows per env; FrameReplayBuffer needs at least "
                              f"{2 * k + 1} (2K + 1) per env, so capacity >= {(2 * k + 1) * self.num_envs}")
@@ -68,9 +66,9 @@ class FrameReplayBuffer(ReplayStorage):
         self._action_limit = num_actions if num_actions is not None else 1 << 15
         self._action_dtype = np.dtype(np.uint8 if self._action_limit <= 256 else
                                       np.int16 if self._action_limit <= 1 << 15 else np.int32)
-        n, frame_shape = self.num_envs, self.obs_shape[1:]
+        n = self.num_envs
         # One extra all-zero frame at the end: masked stack positions index it, so a stack is one np.take.
-        self._flat_frames = large_zeros((self.capacity + 1,) + frame_shape, self.obs_dtype)
+        self._flat_frames = large_zeros((self.capacity + 1,) + frame_shape, frame_dtype)
         self._frames = self._flat_frames[:self.capacity].reshape((self.rows, n) + frame_shape)
         grid = (self.rows, n)
         self._actions = np.zeros(grid, self._action_dtype)
@@ -115,11 +113,7 @@ class FrameReplayBuffer(ReplayStorage):
                              f"pass num_actions to size the action storage")
         rewards, terminated = self._checked("rewards", rewards, (n,)), self._checked("terminated", terminated, (n,))
         truncated = self._checked("truncated", truncated, (n,))
-        shifted = _rows_equal(next_obs[:, :-1], obs[:, 1:])
-        if not shifted.all():
-            env = int(np.argmin(shifted))
-            raise ValueError(f"next_obs[{env}] is not obs[{env}] shifted by one frame; FrameReplayBuffer stores frame "
-                             f"stacks only: use ReplayBuffer (storage='full') for other observations")
+        self._check_shifted(obs, next_obs)
 
         # Which envs start an episode: first add, the last one ended, or obs does not continue the last next_obs.
         broken = ~self._ended & ~_rows_equal(obs, self._last_next_obs)
@@ -136,7 +130,7 @@ class FrameReplayBuffer(ReplayStorage):
         flat = self._flat  # 1-D views: writing through one flat index is cheaper than through (row, env)
         added = (self._written % rows) * n + self._envs
         self._forget(added)  # overwritten transitions: replaced by the new ones, so not reported as removed
-        self._flat_frames[added] = obs[:, -1]
+        self._flat_frames[added] = self._newest(obs)
         flat["depth"][added] = np.minimum(self._run, k - 1)
         flat["actions"][added] = actions
         flat["rewards"][added] = rewards
@@ -149,7 +143,7 @@ class FrameReplayBuffer(ReplayStorage):
         head = self._written % rows
         following = head * n + self._envs
         removed.append(self._forget(following))
-        self._flat_frames[following] = next_obs[:, -1]  # the next add writes this same frame as its obs
+        self._flat_frames[following] = self._newest(next_obs)  # the next add writes this same frame as its obs
         flat["depth"][following] = np.minimum(self._run, k - 1)
         flat["terminated"][following] = flat["truncated"][following] = False
         if k > 1:
@@ -200,12 +194,10 @@ class FrameReplayBuffer(ReplayStorage):
         longest = int(steps.max())
         frames = self._window(row, env, longest)
         size = len(indices)
-        if steps.min() == longest:
-            next_obs = frames[:, longest:]
-        else:  # some windows stopped early (episode end, newest data): copy those stacks out of the window
-            next_obs = frames[np.arange(size)[:, None], steps[:, None] + np.arange(self.stack_size)]
+        # Where some windows stopped early (episode end, newest data), those stacks are copied out of the window.
+        next_obs = self._stacks(frames, longest if steps.min() == longest else steps)
         return Batch(
-            obs=frames[:, :self.stack_size],
+            obs=self._stacks(frames, 0),
             actions=flat["actions"].take(indices).astype(np.int64),
             returns=returns,
             discounts=discounts,
@@ -260,7 +252,42 @@ class FrameReplayBuffer(ReplayStorage):
             getattr(self, "_" + key)[...] = value
         self._rows_used, self._rng = used, rng
         self._num_valid = int(np.count_nonzero(self._flat["valid"]))
-        self._last_next_obs[...] = self._window(self._written % self.rows, self._envs)  # the stacks at the heads
+        self._last_next_obs[...] = self._stacks(self._window(self._written % self.rows, self._envs), 0)  # at heads
+
+    # -- what a frame is (a subclass stores frames of several keys: rlkit/replay/keyed_frames.py) ----------------
+    def _frame_layout(self) -> tuple[int, tuple[int, ...], np.dtype]:
+        """(K, one frame's shape, its dtype) of this buffer's observations; ValueError for non-stacks."""
+        if len(self.obs_shape) < 2 or self.obs_shape[0] < 1:
+            raise ValueError(f"FrameReplayBuffer needs frame stacks of shape (K, H, W), got obs_shape "
+                             f"{self.obs_shape}; use ReplayBuffer (storage='full') for other observations")
+        return self.obs_shape[0], self.obs_shape[1:], self.obs_dtype
+
+    def _check_shifted(self, obs: np.ndarray, next_obs: np.ndarray) -> None:
+        """ValueError unless each next_obs[i] is obs[i] shifted by one frame (N, K, ...)."""
+        shifted = _rows_equal(next_obs[:, :-1], obs[:, 1:])
+        if not shifted.all():
+            env = int(np.argmin(shifted))
+            raise ValueError(f"next_obs[{env}] is not obs[{env}] shifted by one frame; FrameReplayBuffer stores frame "
+                             f"stacks only: use ReplayBuffer (storage='full') for other observations")
+
+    def _newest(self, obs: np.ndarray) -> np.ndarray:
+        """(N, *frame_shape) the newest frame of each stack."""
+        return obs[:, -1]
+
+    def _stacks(self, frames: np.ndarray, start) -> np.ndarray:
+        """The stacks of a `_window` (M, K + extra, *frame_shape) that begin at `start`: an int (views of the
+        window) or an (M,) int array (copied)."""
+        if isinstance(start, np.ndarray):
+            return frames[np.arange(len(frames))[:, None], start[:, None] + np.arange(self.stack_size)]
+        return frames[:, start:start + self.stack_size]
+
+    def _older_present(self, obs: np.ndarray) -> np.ndarray:
+        """(F, K-1) bool: which older frames of stacks `obs` (F, K, ...) are not all zero."""
+        return obs[:, :-1].reshape(len(obs), self.stack_size - 1, -1).any(axis=2)
+
+    def _older_frames(self, obs: np.ndarray, env: int, first: int) -> np.ndarray:
+        """Frames first .. K-2 of env `env`'s stack in `obs`, oldest first, as stored in a row."""
+        return obs[env, first:-1]
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _draw(self, count: int) -> np.ndarray:
@@ -301,10 +328,10 @@ class FrameReplayBuffer(ReplayStorage):
         """Write the older frames of new episodes' first stacks from the first non-zero one on, one row each, so
         the stack is rebuilt exactly; zero-padded stacks (Atari's) need none. Rare, hence the Python loop."""
         k, rows, n = self.stack_size, self.rows, self.num_envs
-        older = obs[fresh, :-1].reshape(len(fresh), k - 1, -1).any(axis=2)  # (F, K-1) non-zero older frames
+        older = self._older_present(obs[fresh])  # (F, K-1) non-zero older frames
         firsts = np.where(older.any(axis=1), older.argmax(axis=1), k - 1)
         for env, first in zip(fresh[firsts < k - 1], firsts[firsts < k - 1]):
-            for frame in obs[env, first:-1]:
+            for frame in self._older_frames(obs, env, first):
                 row = self._written[env] % rows
                 removed.append(self._forget(np.array([row * n + env])))
                 self._frames[row, env] = frame
@@ -319,6 +346,8 @@ def _rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Compares 8 bytes at a time where the row length allows (2.4x faster than elementwise uint8 on frame stacks).
     """
     n = len(a)
+    if a.dtype.names:  # records (keyed observations): compare their bytes
+        a, b = np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8)
     a2, b2 = a.reshape(n, -1), b.reshape(n, -1)
     row_bytes = a2.shape[1] * a2.dtype.itemsize
     if row_bytes % 8 == 0 and a2.strides[1] == a2.itemsize and b2.strides[1] == b2.itemsize and a2.dtype == b2.dtype:

@@ -24,7 +24,7 @@ from rlkit.config import Config, config_to_dict
 from rlkit.errors import ActionMaskError
 from rlkit.spaces import ObsSpace
 from rlkit.training.evaluate import agent_from_checkpoint, run_episodes, warm_start
-from rlkit.replay import build_replay, read_replay_step
+from rlkit.replay import build_replay, read_replay_step, saved_storage
 from rlkit.seeding import eval_seed, train_env_seed
 from rlkit.threads import apply_threads
 from rlkit.training.chores import Chores, start_run
@@ -79,11 +79,14 @@ class EnvLoop:
                                 env_cfg.atari, env_cfg.action_mask)
         self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari,
                                  action_mask=env_cfg.action_mask)
-        replay = config.replay
+        replay, storage = config.replay, config.replay.storage
+        if checkpoint is not None and storage == "auto":  # keep the storage the saved replay was written with
+            storage = saved_storage(self.chores.checkpoint_dir / "replay.npz") or storage
         self.replay = build_replay(replay.capacity, self.env.obs_shape, self.env.obs_dtype, self.env.num_envs,
-                                   config.agent.n_step, config.agent.gamma, seed=seed + 1, storage=replay.storage,
+                                   config.agent.n_step, config.agent.gamma, seed=seed + 1, storage=storage,
                                    prioritized=replay.prioritized, alpha=replay.alpha, beta=replay.beta,
-                                   eps=replay.priority_eps, num_actions=self.env.num_actions)
+                                   eps=replay.priority_eps, num_actions=self.env.num_actions,
+                                   frame_stack=self.env.frame_stack)
         self.agent = build_or_restore_agent(config, checkpoint, self.env.obs_shape, self.env.obs_dtype,
                                             self.env.num_actions, self.device, self.env.obs_space)
 
