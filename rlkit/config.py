@@ -16,8 +16,9 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rlkit.config_checks import check_keys, describe_validation_error
 from rlkit.config_text import parse_override, read_yaml, set_dotted
-from rlkit.errors import ConfigError, did_you_mean
+from rlkit.errors import ConfigError
 
 
 class _Section(BaseModel):
@@ -348,11 +349,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
     """Validate a nested dict (as read from YAML or stored in a checkpoint) into a Config."""
-    _check_keys(raw, Config, prefix="")
+    check_keys(raw, Config)
     try:
         return Config.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise ConfigError(describe_validation_error(error)) from None
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -372,39 +373,3 @@ def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> C
         key, value = parse_override(override)
         set_dotted(raw, key, value)
     return config_from_dict(raw)
-
-
-# Other libraries' names for rlkit's fields (SB3's DQN above all), suggested when a user types them.
-_ALIASES = {"learning_rate": "lr", "buffer_size": "capacity", "target_update_interval": "target_period",
-            "exploration_fraction": "fraction", "exploration_initial_eps": "start", "exploration_final_eps": "end",
-            "n_steps": "n_step", "double_q": "double", "net_arch": "hidden", "num_steps": "total_steps"}
-
-
-def _check_keys(raw: Any, model: type[BaseModel], prefix: str) -> None:
-    """Reject unknown keys with a did-you-mean before pydantic sees them (its message has no suggestion)."""
-    if not isinstance(raw, dict):
-        return
-    fields = model.model_fields
-    for key, value in raw.items():
-        dotted = f"{prefix}{key}"
-        if key not in fields:
-            candidates = [f"{prefix}{name}" for name in fields]
-            guess = _ALIASES.get(str(key)) or did_you_mean(str(key), fields)
-            hint = (f"; did you mean '{prefix}{guess}'?" if guess in fields else
-                    f"; valid keys here: {', '.join(candidates)}")
-            raise ConfigError(f"unknown config key '{dotted}'{hint}")
-        annotation = fields[key].annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            _check_keys(value, annotation, prefix=f"{dotted}.")
-
-
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    got = first.get("input")
-    shown = "" if isinstance(got, dict) or first["type"] == "value_error" else f" (got {got!r})"
-    more = len(error.errors()) - 1
-    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    where = f"config field '{location}'" if location else "config"
-    return f"{where}: {message}{shown}{tail}"
