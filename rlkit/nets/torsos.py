@@ -134,8 +134,8 @@ class ImpalaCNN(nn.Module):
 def _scaled_channels_last(obs: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) uint8 or float -> float32 in channels-last memory order, uint8 scaled to [0, 1].
 
-    The CNN torsos keep their conv weights channels-last too: oneDNN's convolutions on CPU run a DQN update about 25%
-    faster in that layout (NatureCNN, batch 32: 38 -> 31 ms on 2 cores). The layout changes strides only; values,
+    The CNN torsos keep their conv weights channels-last too: oneDNN's convolutions on CPU run a DQN update faster
+    in that layout (``scripts/bench_update.py`` times the Nature CNN's update). The layout changes strides only; values,
     shapes, state dicts and checkpoints are the same as in the default layout.
     """
     obs = obs.contiguous(memory_format=torch.channels_last)  # before the cast: the copy moves 1-byte pixels

@@ -343,7 +343,8 @@ class FrameReplayBuffer(ReplayStorage):
 def _rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N,) bool: a[i] == b[i] everywhere, for (N, ...) arrays whose rows are contiguous.
 
-    Compares 8 bytes at a time where the row length allows (2.4x faster than elementwise uint8 on frame stacks).
+    Compares 8 bytes at a time where the row length allows: a frame stack's check runs on every add, and one uint64
+    compare does the work of eight uint8 ones.
     """
     n = len(a)
     if a.dtype.names:  # records (keyed observations): compare their bytes
