@@ -11,7 +11,9 @@ observations + next_observations + actions + rewards + dones + timeouts) divided
 projects that to 1,000,000 transitions. Speed is batches of 32 per second from the full buffer: rlkit returns numpy
 arrays, SB3 torch tensors (its only API). SB3 samples 1-step transitions, so the like-for-like rlkit row is n = 1;
 n = 3 reads 7 distinct frames per transition instead of 5. The machine may be shared: samplers are timed in
-interleaved rounds and each keeps its best round, since interference only ever slows a round down.
+interleaved rounds and each keeps its best round, since interference only ever slows a round down. Every sampler
+runs with the same torch threads (`--threads`): rlkit's frame gather uses torch's intra-op threads where there
+are several, SB3's tensor copy whatever torch does with them.
 """
 
 from __future__ import annotations
@@ -92,9 +94,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.5, help="timing per sampler and pairing (best of 10 rounds)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-sb3", action="store_true", help="skip the Stable-Baselines3 buffers")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for every sampler (default: torch's, as a training run of a CNN "
+                             "gets with threads: auto)")
     args = parser.parse_args()
     capacity, batch = args.capacity, args.batch_size
-    import torch  # noqa: F401  imported up front so its memory is not charged to the save/load check
+    import torch  # imported up front so its memory is not charged to the save/load check
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     import rlkit.training.checkpoint  # noqa: F401
 
     print(f"filling {capacity:,} transitions of {OBS_SHAPE} uint8 ...", file=sys.stderr, flush=True)
@@ -141,7 +148,8 @@ def main() -> None:
     notes.append(f"{len(one_step):,} of {capacity:,} slots sampleable (the rest: one filler row per episode end)")
 
     reference = rates.get("SB3 ReplayBuffer (default)")
-    print(f"\n### Replay at {capacity:,} transitions of {OBS_SHAPE} uint8, batch {batch}\n")
+    print(f"\n### Replay at {capacity:,} transitions of {OBS_SHAPE} uint8, batch {batch}, "
+          f"{torch.get_num_threads()} torch thread(s)\n")
     print("| buffer | bytes / transition | memory at 1M transitions | batches/s | vs SB3 default | add (µs/step) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, speed in rates.items():
@@ -176,10 +184,8 @@ def sb3_buffers(capacity: int, batch: int, args):
     if args.no_sb3:
         return
     import gymnasium as gym
-    import torch
     from stable_baselines3.common.buffers import ReplayBuffer as SB3ReplayBuffer
 
-    torch.set_num_threads(1)
     observation_space = gym.spaces.Box(0, 255, OBS_SHAPE, np.uint8)
     action_space = gym.spaces.Discrete(NUM_ACTIONS)
     for name, optimize in (("SB3 ReplayBuffer (default)", False), ("SB3 ReplayBuffer (optimize_memory_usage)", True)):

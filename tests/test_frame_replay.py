@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from rlkit.errors import CheckpointError
 from rlkit.replay import Batch, FrameReplayBuffer, ReplayBuffer, build_replay
@@ -56,9 +57,18 @@ def _assert_same(frames_batch, naive_batch):
         np.testing.assert_array_equal(getattr(frames_batch, field), getattr(naive_batch, field), err_msg=field)
 
 
+@pytest.fixture(params=[1, 2], ids=["np.take", "index_select"])
+def torch_threads(request):
+    """Both frame gathers: one torch thread takes np.take's path, more take index_select's (conftest sets one)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize("n_step", [1, 3])
 @pytest.mark.parametrize("padding", ["zeros", "repeat"])
-def test_property_same_transitions_as_the_naive_buffer(n_step, padding):
+def test_property_same_transitions_as_the_naive_buffer(n_step, padding, torch_threads):
     """Random interleaved streams, rings that wrap many times: every sampleable slot gives exactly the naive
     buffer's transition, and exactly the transitions whose frames are all still in the ring are sampleable."""
     for trial in range(12):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from rlkit.errors import CheckpointError
 from .arrays import large_zeros
@@ -70,6 +71,8 @@ class FrameReplayBuffer(ReplayStorage):
         # One extra all-zero frame at the end: masked stack positions index it, so a stack is one np.take.
         self._flat_frames = large_zeros((self.capacity + 1,) + frame_shape, frame_dtype)
         self._frames = self._flat_frames[:self.capacity].reshape((self.rows, n) + frame_shape)
+        # The same memory as a tensor, for the threaded gather in `_window` (plain dtypes only; torch has no records).
+        self._frames_tensor = torch.from_numpy(self._flat_frames) if self._flat_frames.dtype.fields is None else None
         grid = (self.rows, n)
         self._actions = np.zeros(grid, self._action_dtype)
         self._rewards = np.zeros(grid, np.float32)
@@ -315,6 +318,11 @@ class FrameReplayBuffer(ReplayStorage):
             slots = ((rows[:, None] + offsets) % self.rows) * n + envs[:, None]
             depth = self._flat["depth"].take(rows * n + envs)
         slots[offsets + depth[:, None] < 0] = self.capacity  # index `capacity`: the zero frame
+        if self._frames_tensor is not None and torch.get_num_threads() > 1:
+            # The copy is memory-bandwidth bound and np.take runs it on one core; index_select splits the frames over
+            # torch's intra-op threads (scripts/bench_replay.py). With one thread np.take is the quicker copy.
+            picked = self._frames_tensor.index_select(0, torch.from_numpy(slots.reshape(-1)))
+            return picked.numpy().reshape(slots.shape + self._flat_frames.shape[1:])
         return self._flat_frames.take(slots, axis=0)
 
     def _forget(self, slots: np.ndarray) -> np.ndarray:
