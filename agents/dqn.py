@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rlkit.config import AgentConfig
-from rlkit.critics import build_critic, outputs_of_actions
+from rlkit.critics import QUANTILE_CRITICS, build_critic, outputs_of_actions
 from rlkit.errors import ActionMaskError
 from rlkit.nets import mode_dependent_modules, noisy_layers, set_noise, set_training
 from rlkit.nets.numpy_mirror import MAX_BATCH, NumpyQNetwork
@@ -351,13 +351,17 @@ class DQNAgent:
     @torch.no_grad()
     def munchausen_td_target(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor,
                              returns: torch.Tensor, discounts: torch.Tensor) -> torch.Tensor:
-        """Munchausen DQN's target (agents/munchausen.py) from the target network at s and s' (scalar critic)."""
+        """Munchausen's target (agents/munchausen.py) from the target network at s and s': (B,) for the scalar
+        critic, the (B, M) target quantiles for QR-DQN and IQN (IQN: both states at N' sampled fractions)."""
         m = self.config.munchausen
-        both = self.critic.q_values(self.forward(self.target, concat_inputs(obs, next_obs)))  # one forward for s and s'
+        outputs, _ = self._outputs(self.target, concat_inputs(obs, next_obs), "target")  # one forward for s and s'
+        both = self.critic.q_values(outputs)
         count = batch_size(obs)
         q_now, q_next = both[:count], both[count:]
+        quantiles = outputs[count:] if self.config.critic.type in QUANTILE_CRITICS else None
         return munchausen_target(q_now, actions, q_next, returns, discounts, m.alpha, m.tau, m.clip,
-                                 legal_now=self._legal_next(obs), legal_next=self._legal_next(next_obs))
+                                 legal_now=self._legal_next(obs), legal_next=self._legal_next(next_obs),
+                                 next_quantiles=quantiles)
 
     def update_target(self) -> None:
         """target <- tau * online + (1 - tau) * target (a hard copy when tau = 1); see ``common.update_target``."""

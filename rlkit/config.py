@@ -152,7 +152,8 @@ class AgentConfig(_Section):
     tau: float = Field(1.0, gt=0.0, le=1.0, description="target <- tau*online + (1-tau)*target; 1.0 is a hard copy")
     critic: CriticConfig = Field(default_factory=CriticConfig)
     net: NetConfig = Field(default_factory=NetConfig)
-    munchausen: Optional[MunchausenConfig] = Field(None, description="Munchausen DQN target; null: the plain target")
+    munchausen: Optional[MunchausenConfig] = Field(
+        None, description="Munchausen target (M-DQN; M-QR-DQN / M-IQN with critic.type qr / iqn); null: the plain one")
     compile: Literal["auto", "on", "off", "fused", "inductor", "cuda_graph"] = Field(
         "auto", description="how the DQN update runs: fused (the update of a plain MLP with the scalar critic "
         "written out as its kernels), inductor (torch.compile), cuda_graph (the update captured in a CUDA graph), "
@@ -173,10 +174,10 @@ class AgentConfig(_Section):
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
-    def _munchausen_needs_a_scalar_critic(self) -> "AgentConfig":
-        if self.munchausen is not None and self.critic.type != "scalar":
-            raise ValueError(f"agent.munchausen works with the scalar critic, got critic.type={self.critic.type}; "
-                             "set agent.critic.type=scalar")
+    def _munchausen_needs_a_scalar_or_quantile_critic(self) -> "AgentConfig":
+        if self.munchausen is not None and self.critic.type not in ("scalar", "qr", "iqn"):
+            raise ValueError(f"agent.munchausen works with the scalar, qr and iqn critics (M-DQN, M-QR-DQN, M-IQN), "
+                             f"got critic.type={self.critic.type}; set agent.critic.type to one of those")
         if self.critic.type == "iqn" and self.net.quant != "none":
             raise ValueError("agent.net.quant (quantisation-aware training) does not support critic.type=iqn; train "
                              "IQN in fp32 and quantise its export with rlkit export --quantize int8")

@@ -301,6 +301,7 @@ class ImplicitQuantile(_Quantiles):
 
 
 CRITICS = ("scalar", "hl_gauss", "two_hot", "c51", "qr", "iqn")
+QUANTILE_CRITICS = ("qr", "iqn")  # outputs are return quantiles (B, A, M), their mean is Q
 
 
 def build_critic(critic_config):

@@ -16,9 +16,12 @@ VARIANTS = {
     "noisy": ["agent.net.noisy=true", "exploration.start=0", "exploration.end=0"],
     "rainbow": ["agent.name=rainbow", "agent.critic.type=c51", "agent.critic.bins=11", "agent.critic.v_min=0", "agent.critic.v_max=50"],
     "munchausen": ["agent.name=dqn", "agent.munchausen={}"],  # cartpole_dqn.yaml is double_dqn
+    "m_iqn": ["agent.name=dqn", "agent.munchausen={}", "agent.critic.type=iqn", "agent.critic.tau_samples=4",
+              "agent.critic.tau_prime_samples=4", "agent.critic.act_samples=4", "agent.critic.embedding_dim=8"],
+    "m_qr": ["agent.name=dqn", "agent.munchausen={}", "agent.critic.type=qr", "agent.critic.quantiles=5"],
     "pqn": ["agent.name=pqn", "env.num_envs=4", "pqn.rollout_steps=25", "pqn.minibatches=4", "pqn.epochs=1"],
 }
-INT8_REFUSED = {"iqn": "IQN agent"}
+INT8_REFUSED = {"iqn": "IQN agent", "m_iqn": "IQN agent"}
 
 
 @pytest.mark.parametrize("name", VARIANTS)
