@@ -60,6 +60,12 @@ class QStarAgent:
             raise ConfigError(f"config field 'agent.critic.type': the qstar agent regresses costs with a scalar "
                               f"critic, got '{agent.critic.type}'")
         self.config, self.puzzle_config = agent, config.puzzle
+        longest = getattr(puzzle, "longest_walk", None)
+        walking = config.puzzle.targets != "bellman" and config.puzzle.non_backtracking
+        if walking and longest is not None and config.puzzle.max_scramble > longest:
+            raise ConfigError(f"config field 'puzzle.max_scramble': non-backtracking walks on {puzzle.name} are at "
+                              f"most {longest} moves long, got {config.puzzle.max_scramble}; set "
+                              f"puzzle.max_scramble<={longest} or puzzle.non_backtracking=false")
         self.puzzle = puzzle
         self.num_actions = int(puzzle.num_actions)
         self.obs_shape = (int(puzzle.encoded_size),)
@@ -162,11 +168,14 @@ class QStarAgent:
 
         A state reached by a walk of k base moves is at most k from the goal, so its child under action a is at
         most k + c(a) away (c(a) counts base moves); the child under the inverse of the walk's last move is the
-        walk's previous state, at most k - 1 away; a goal child is 0 away. walks: B states; actions (B, k) or None
+        walk's previous state, at most k - 1 away (so is every action in ``walks.back``, where the puzzle knows
+        more than the last move); a goal child is 0 away. walks: B states; actions (B, k) or None
         for every action -> (B, k) or (B, A) float32 on the agent's device.
         """
         costs = np.broadcast_to(self.puzzle.action_costs, (len(walks), self.num_actions))
         bound = walks.lengths[:, None] + costs
+        if walks.back is not None:
+            bound = np.where(walks.back, walks.lengths[:, None] - 1, bound)
         back = np.flatnonzero(walks.last >= 0)
         bound[back, self.puzzle.inverse_actions[walks.last[back]]] = walks.lengths[back] - 1
         children, _ = self.puzzle.expand(walks.states)

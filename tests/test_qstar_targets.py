@@ -73,6 +73,45 @@ def test_walk_bounds_are_valid_upper_bounds_of_q_star():
     assert (exact.q(walks.states) <= agent.walk_target(walks).numpy() + 1e-6).all()
 
 
+@pytest.mark.parametrize("size", [3, 4])
+def test_lights_out_walks_press_distinct_cells_and_every_press_steps_back(size):
+    from test_search import ExactDistances
+
+    agent = make_agent("puzzle.targets=walk", name="lights_out", size=size, max_scramble=size * size)
+    puzzle = agent.puzzle
+    exact = ExactDistances(puzzle)
+    walks = puzzle.walks(600, size * size, np.random.default_rng(3))
+    assert (walks.back.sum(axis=1) == walks.lengths).all()  # k distinct cells pressed after k presses
+    assert walks.back[np.arange(len(walks)), walks.last].all()
+    q_star, target = exact.q(walks.states), agent.walk_target(walks).numpy()
+    assert (q_star <= target + 1e-6).all()
+    if size == 3:  # 3 x 3's toggles are independent over GF(2): k distinct presses are exactly k away
+        assert np.array_equal(exact.h(walks.states), walks.lengths)
+        np.testing.assert_array_equal(target, q_star)
+
+
+def test_walk_target_steps_back_through_every_press_of_a_lights_out_walk():
+    agent = make_agent(name="lights_out", size=3, max_scramble=2)
+    puzzle = agent.puzzle
+    one, _ = puzzle.next_states(puzzle.goal_states(1), np.array([0]))
+    two, _ = puzzle.next_states(one, np.array([4]))
+    back = np.zeros((1, 9), dtype=bool)
+    back[0, [0, 4]] = True
+    target = agent.walk_target(Walks(two, np.array([2]), np.array([4]), back)).numpy()
+    expected = np.full((1, 9), 4.0)  # a press off the walk: 1 + at most 3
+    expected[0, [0, 4]] = 2.0  # pressing either cell again leaves one press: 1 + 1, whichever came last
+    np.testing.assert_array_equal(target, expected)
+    only_last = agent.walk_target(Walks(two, np.array([2]), np.array([4]))).numpy()
+    assert only_last[0, 0] == 4.0 and only_last[0, 4] == 2.0  # without ``back`` only the last move is known
+
+
+def test_lights_out_walks_longer_than_the_board_are_refused():
+    with pytest.raises(ConfigError, match=r"puzzle.max_scramble<=9 or puzzle.non_backtracking=false"):
+        make_agent("puzzle.targets=walk", name="lights_out", size=3, max_scramble=10)
+    make_agent("puzzle.targets=walk", "puzzle.non_backtracking=false", name="lights_out", size=3, max_scramble=10)
+    make_agent(name="lights_out", size=3, max_scramble=10)  # Bellman targets scramble, they do not walk
+
+
 def test_mixed_targets_schedule_bellman_updates_and_cap_them_by_the_walk_bound(monkeypatch):
     agent = make_agent("puzzle.targets=mixed", "puzzle.bellman_every=3", "puzzle.bellman_batch_size=40")
     rng = np.random.default_rng(0)

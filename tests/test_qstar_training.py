@@ -193,7 +193,8 @@ def test_resume_overrides_reach_the_puzzle_agent(trained):
     run_dir, _ = trained
     payload = load_checkpoint(run_dir / "checkpoints" / "final.pt")
     config = apply_overrides(config_from_dict(payload["config"]),
-                             ["puzzle.targets=mixed", "puzzle.bellman_every=3", "agent.lr=0.0004"])
+                             ["puzzle.targets=mixed", "puzzle.bellman_every=3", "puzzle.max_scramble=9",
+                              "agent.lr=0.0004"])
     loop = PuzzleLoop(config, run_dir, progress=False, checkpoint=payload)
     try:
         assert loop.agent.puzzle_config.targets == "mixed" and loop.agent.puzzle_config.bellman_every == 3

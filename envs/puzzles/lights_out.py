@@ -3,6 +3,11 @@
 State: (B, n*n) uint8 of 0/1 lights (row-major). Action i (n*n of them, cost 1) toggles cell i and its up to 4
 orthogonal neighbours: ``next = state XOR toggles[i]``. Goal: all lights off. Every action is its own inverse and
 actions commute, so a state's distance is the fewest presses whose toggles XOR to it.
+
+Non-backtracking walks press each cell at most once (pressing a cell again, at any later step, undoes it), and
+every press of a walk's set leads one step back (``Walks.back``). Where the toggles are independent over GF(2)
+(7 x 7 among others; not 4 x 4 or 5 x 5), a walk of k distinct presses ends exactly k presses from the goal,
+so the walk targets are Q* itself.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .protocol import PuzzleBase, PuzzleStateError
+from .protocol import PuzzleBase, PuzzleStateError, Walks
 
 
 class LightsOut(PuzzleBase):
@@ -44,6 +49,34 @@ class LightsOut(PuzzleBase):
     def inverse_actions(self) -> np.ndarray:
         """Every press is its own inverse."""
         return np.arange(self.num_actions)
+
+    @property
+    def longest_walk(self) -> int:
+        """Non-backtracking walks press every cell at most once: n*n presses at most."""
+        return self.size * self.size
+
+    def walks(self, count: int, longest: int, rng: np.random.Generator, non_backtracking: bool = True) -> Walks:
+        """Prefixes of walks of distinct presses (see ``PuzzleBase.walks`` for the layout), with ``back`` set to
+        each prefix's pressed cells; ``non_backtracking=False`` gives the base class's walks.
+
+        Each walk presses the first ``longest`` cells of a uniformly random order of the board, so every prefix
+        of length k is a uniformly random set of k cells.
+        """
+        if not non_backtracking:
+            return super().walks(count, longest, rng, non_backtracking=False)
+        cells = self.size * self.size
+        if not 1 <= longest <= cells:
+            raise ValueError(f"non-backtracking {self.name} walks press each of the {cells} cells at most once, "
+                             f"so their length must be in 1..{cells}, got {longest}")
+        walkers = -(-count // longest)
+        presses = np.argsort(rng.random((walkers, cells)), axis=1)[:, :longest]  # (walkers, longest)
+        states = np.bitwise_xor.accumulate(self.toggles[presses], axis=1)  # (walkers, longest, cells)
+        pressed = np.zeros((walkers, longest, cells), dtype=bool)
+        pressed[np.arange(walkers)[:, None], np.arange(longest)[None], presses] = True
+        pressed = np.logical_or.accumulate(pressed, axis=1)
+        lengths = np.tile(np.arange(1, longest + 1), walkers)
+        return Walks(states.reshape(-1, cells)[:count], lengths[:count], presses.reshape(-1)[:count],
+                     pressed.reshape(-1, cells)[:count])
 
     def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All children at once: (B, n*n) -> children (B*A, n*n) parent-major, costs (B, A) float32."""

@@ -31,17 +31,24 @@ class PuzzleStateError(EnvError, ValueError):
 @dataclass
 class Walks:
     """States from backward walks: states (B, D), lengths (B,) int64 walk lengths (each bounds its state's
-    distance to the goal, in base moves), last (B,) int64 the walk's last action (its inverse leads one step back)."""
+    distance to the goal, in base moves), last (B,) int64 the walk's last action (its inverse leads one step back).
+
+    back (B, A) bool, optional: every action known to lead one step back along *some* ordering of the walk, so
+    to a state at most ``length - 1`` away. Puzzles whose moves commute set it (Lights Out: every press of the
+    walk's set, not only the last); without it only the inverse of ``last`` is known to step back.
+    """
 
     states: np.ndarray
     lengths: np.ndarray
     last: np.ndarray
+    back: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.states)
 
     def take(self, count: int) -> "Walks":
-        return Walks(self.states[:count], self.lengths[:count], self.last[:count])
+        back = None if self.back is None else self.back[:count]
+        return Walks(self.states[:count], self.lengths[:count], self.last[:count], back)
 
 
 @runtime_checkable
@@ -123,6 +130,11 @@ class PuzzleBase:
     def inverse_actions(self) -> np.ndarray:
         """(W,) int64: the action that undoes each walk action 0..W-1 (W = the moves ``scramble`` walks with)."""
         raise NotImplementedError(f"{type(self).__name__} does not name its actions' inverses")
+
+    @property
+    def longest_walk(self) -> int | None:
+        """The longest non-backtracking walk ``walks`` can draw (None: unbounded)."""
+        return None
 
     def walk_moves(self, states: np.ndarray) -> np.ndarray:
         """(B, D) -> (B, W) bool: the walk actions that really move each state (all of them unless overridden)."""
