@@ -1,10 +1,10 @@
-"""The DQN update of a plain MLP Q-network with the scalar critic, written out as its kernels.
+"""The DQN update of a plain MLP Q-network with the scalar or QR-DQN critic, written out as its kernels.
 
 For a small MLP on a CPU, autograd's graph, the optimiser's Python wrapper and the per-call work of gradient
 clipping cost more than the arithmetic (``scripts/bench_update.py`` splits an update into both). The network is a
 chain of ``Linear`` + ``ReLU`` layers ending in a plain or dueling linear head, so its backward pass is a handful of
-matrix products that can be written down: this path runs the same forward, TD target, Huber/MSE loss, backward,
-global-norm clip and Adam step as ``DQNAgent.update``, writing gradients into preallocated buffers and calling the
+matrix products that can be written down: this path runs the same forward, TD target, loss (Huber/MSE, or QR-DQN's
+quantile Huber loss), backward, global-norm clip and Adam step as ``DQNAgent.update``, writing gradients into preallocated buffers and calling the
 fused Adam kernel on the optimiser's own state. Parameters and optimiser state stay where the eager path keeps
 them, so checkpoints, resume and the eager path are interchangeable at any update; only float rounding differs
 (``tests/test_fused_update.py`` checks 100 updates against the eager path).
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlkit.critics import Scalar
+from rlkit.critics import QuantileRegression, Scalar
 from rlkit.nets import MLP, DuelingHead, QHead, QNetwork
 from rlkit.replay import Batch
 
@@ -31,8 +31,8 @@ def fused_unsupported(agent: Any) -> str | None:
     network, config = agent.online, agent.config
     if getattr(agent, "precision", "fp32") != "fp32":
         return f"agent.precision={agent.precision} (fp32 only)"
-    if not isinstance(agent.critic, Scalar):
-        return f"critic.type={config.critic.type} (the fused update has the scalar critic only)"
+    if type(agent.critic) not in (Scalar, QuantileRegression):
+        return f"critic.type={config.critic.type} (the fused update has the scalar and qr critics only)"
     if config.munchausen is not None:
         return "agent.munchausen"
     if agent.obs_space.composite:
@@ -63,7 +63,7 @@ def fused_unsupported(agent: Any) -> str | None:
 
 
 class FusedMLPUpdate:
-    """``DQNAgent.update`` for a plain MLP and the scalar critic, without autograd. Build once per agent with
+    """``DQNAgent.update`` for a plain MLP and the scalar or QR-DQN critic, without autograd. Build once per agent with
     ``FusedMLPUpdate(agent)`` (after ``fused_unsupported(agent)`` returned None); call with a replay ``Batch``."""
 
     def __init__(self, agent: Any):
@@ -71,7 +71,9 @@ class FusedMLPUpdate:
         if reason is not None:
             raise ValueError(f"the fused update does not support {reason}")
         self.agent = agent
-        self.huber = agent.critic.loss_name == "huber"
+        self.critic = agent.critic
+        self.quantiles = type(agent.critic) is QuantileRegression
+        self.huber = self.quantiles or agent.critic.loss_name == "huber"
         self.double = bool(agent.config.double)
         self.max_grad_norm = agent.config.max_grad_norm
         self.network = agent.online
@@ -86,15 +88,17 @@ class FusedMLPUpdate:
 
     @staticmethod
     def _head_forward(head: Any, features: torch.Tensor) -> torch.Tensor:
-        """(B, F) features -> (B, A) Q-values of a plain or dueling head."""
+        """(B, F) features -> (B, A, bins) outputs of a plain or dueling head."""
+        count, shape = len(features), (len(features), head.num_actions, head.bins)
         if type(head) is QHead:
-            return torch.addmm(head.linear.bias, features, head.linear.weight.t())
-        value = torch.addmm(head.value.bias, features, head.value.weight.t())
-        advantage = torch.addmm(head.advantage.bias, features, head.advantage.weight.t())
+            return torch.addmm(head.linear.bias, features, head.linear.weight.t()).view(shape)
+        value = torch.addmm(head.value.bias, features, head.value.weight.t()).view(count, 1, head.bins)
+        advantage = torch.addmm(head.advantage.bias, features, head.advantage.weight.t()).view(shape)
         return advantage.sub_(advantage.mean(1, keepdim=True)).add_(value)
 
     def _q(self, network: QNetwork, x: torch.Tensor, keep: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Q-values (B, A) of ``network`` at flat inputs ``x`` (B, D); appends each layer's input to ``keep``."""
+        """Outputs (B, A, bins) of ``network`` at flat inputs ``x`` (B, D); appends each layer's input to
+        ``keep``."""
         linears, head = self._layers(network)
         for linear in linears:
             if keep is not None:
@@ -115,39 +119,60 @@ class FusedMLPUpdate:
         x, next_x, actions = obs.reshape(count, -1).float(), next_obs.reshape(count, -1).float(), actions.view(-1, 1)
 
         with torch.no_grad():
-            next_q = self._q(agent.target, next_x)
-            chooser = self._q(agent.online, next_x) if self.double else next_q
-            target = returns + discounts * next_q.gather(1, chooser.argmax(1, keepdim=True)).squeeze(1)
+            next_outputs = self._q(agent.target, next_x)
+            chooser = self._q(agent.online, next_x) if self.double else next_outputs
+            next_actions = self.critic.q_values(chooser).argmax(1)
+            target = self.critic.td_target(next_outputs, next_actions, returns, discounts)  # (B,) or (B, N)
 
             inputs: list[torch.Tensor] = []
-            q = self._q(agent.online, x, inputs)
-            delta = q.gather(1, actions).squeeze(1) - target
-            if self.huber:  # smooth L1 with beta 1, as F.smooth_l1_loss
-                magnitude = delta.abs()
-                per_sample = torch.where(magnitude < 1.0, 0.5 * delta * delta, magnitude - 0.5)
-                slope = delta.clamp(-1.0, 1.0)
-            else:
-                per_sample = delta * delta
-                slope = 2.0 * delta
+            outputs = self._q(agent.online, x, inputs)  # (B, A, bins)
+            index = actions.view(-1, 1, 1).expand(-1, 1, outputs.shape[2])
+            outputs_sa = outputs.gather(1, index).squeeze(1)  # (B, bins)
+            per_sample, slope = (self._quantile_loss(outputs_sa, target) if self.quantiles
+                                 else self._scalar_loss(outputs_sa.squeeze(1), target))
             loss = (per_sample * weights).mean()
-            grad_q = torch.zeros_like(q).scatter_(1, actions, (slope * weights / count).unsqueeze(1))
-            self._backward(grad_q, inputs)
+            grad_sa = slope * (weights / count).view(-1, 1)  # dLoss / d outputs_sa, (B, bins)
+            grad = torch.zeros_like(outputs).scatter_(1, index, grad_sa.unsqueeze(1))
+            self._backward(grad, inputs)
             if self.max_grad_norm is not None:
                 clip_grad_norm(self.parameters, self.max_grad_norm)
             self._adam()
-        return {"loss": loss, "td_errors": delta.abs()}
+        return {"loss": loss, "td_errors": self.critic.td_errors(outputs_sa, target)}
 
-    def _backward(self, grad_q: torch.Tensor, inputs: list[torch.Tensor]) -> None:
-        """Gradients of the loss w.r.t. every online parameter, written into ``.grad``; grad_q: (B, A) dLoss/dQ,
-        inputs: each linear layer's input (the last one the head's features)."""
+    def _scalar_loss(self, q_sa: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Huber (smooth L1, beta 1, as F.smooth_l1_loss) or squared TD error per sample (B,), and its slope
+        d/dq (B, 1)."""
+        delta = q_sa - target
+        if self.huber:
+            magnitude = delta.abs()
+            return torch.where(magnitude < 1.0, 0.5 * delta * delta, magnitude - 0.5), delta.clamp(-1.0, 1.0)[:, None]
+        return delta * delta, 2.0 * delta[:, None]
+
+    def _quantile_loss(self, theta: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``quantile_huber_loss`` per sample (B,) of predicted quantiles theta (B, N) against the target's M
+        values (B, M), and its gradient w.r.t. theta (B, N): -mean_j |tau_i - 1{u_ij < 0}| clamp(u_ij, +-kappa) /
+        kappa for u = target_j - theta_i."""
+        kappa = self.critic.kappa
+        u = target.unsqueeze(1) - theta.unsqueeze(2)  # (B, N, M)
+        magnitude = u.abs()
+        huber = torch.where(magnitude <= kappa, 0.5 * u * u, kappa * (magnitude - 0.5 * kappa))
+        weight = (self.critic.fractions.unsqueeze(-1) - (u < 0).to(u.dtype)).abs_()  # (B, N, M)
+        per_sample = (weight * huber).mean(dim=2).sum(dim=1) / kappa
+        slope = (weight * u.clamp_(-kappa, kappa)).mean(dim=2).div_(-kappa)
+        return per_sample, slope
+
+    def _backward(self, grad_out: torch.Tensor, inputs: list[torch.Tensor]) -> None:
+        """Gradients of the loss w.r.t. every online parameter, written into ``.grad``; grad_out: (B, A, bins)
+        dLoss/doutputs, inputs: each linear layer's input (the last one the head's features)."""
         linears, head = self._layers(self.agent.online)
-        features = inputs[-1]
+        features, count = inputs[-1], len(grad_out)
         if type(head) is QHead:
-            grad = self._linear_backward(head.linear, grad_q, features)
+            grad = self._linear_backward(head.linear, grad_out.view(count, -1), features)
         else:
-            # q = V + A - mean_a A: dV = sum_a dq, dA = dq - mean_a dq
-            grad = self._linear_backward(head.value, grad_q.sum(1, keepdim=True), features)
-            grad = grad.add_(self._linear_backward(head.advantage, grad_q - grad_q.mean(1, keepdim=True), features))
+            # out = V + A - mean_a A per bin: dV = sum_a dout, dA = dout - mean_a dout
+            grad = self._linear_backward(head.value, grad_out.sum(1), features)
+            advantage = grad_out - grad_out.mean(1, keepdim=True)
+            grad = grad.add_(self._linear_backward(head.advantage, advantage.view(count, -1), features))
         for index in range(len(linears) - 1, -1, -1):
             grad = _relu_backward(grad, inputs[index + 1], 0)
             grad = self._linear_backward(linears[index], grad, inputs[index], need_input=index > 0)

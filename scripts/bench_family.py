@@ -10,7 +10,8 @@ than its default on this kind of machine, so the comparison does not handicap it
     python scripts/bench_family.py --envs CartPole-v1 --seeds 5
     python scripts/bench_family.py --floor                 # rlkit's update against a bare PyTorch one, no env
 
-``--floor`` times rlkit's ``agent.update`` on a fixed batch against the same arithmetic in a plain PyTorch loop
+``--floor`` times rlkit's ``agent.update`` (on the path ``agent.compile=auto`` picks, and eager) on a fixed batch
+against the same arithmetic in a plain PyTorch loop
 (forward of online and target networks, quantile Huber loss, backward, fused Adam; no replay, no env), alternating,
 for each env's network, batch and quantiles: how much of an update is rlkit's and how much the arithmetic's.
 
@@ -108,8 +109,9 @@ def run_sb3(env_id: str, seed: int, steps: int) -> dict:
     return {"seconds": seconds, "updates": model._n_updates, "return": mean, "std": std}
 
 
-def floor(env_id: str, rounds: int = 3, updates: int = 300) -> tuple[float, float]:
-    """Median ms per update of rlkit's QR-DQN update and of a bare PyTorch one (same shapes), alternating rounds."""
+def floor(env_id: str, rounds: int = 3, updates: int = 300) -> dict[str, float]:
+    """Median ms per update of rlkit's QR-DQN update on the path ``agent.compile=auto`` picks (fused for these
+    MLPs), on the eager path, and of a bare PyTorch one (same shapes), alternating rounds. -> {name: ms}."""
     from rlkit.agents.registry import build_agent
     from rlkit.critics import quantile_huber_loss
     from rlkit.replay import Batch
@@ -120,9 +122,12 @@ def floor(env_id: str, rounds: int = 3, updates: int = 300) -> tuple[float, floa
     batch, n = z["batch_size"], z["quantiles"]
     env.close()
     torch.set_num_threads(1)
-    config = load_config(None, ["agent.name=dqn", "agent.critic.type=qr", f"agent.critic.quantiles={n}",
-                                "agent.max_grad_norm=null", f"agent.net.hidden={z['net_arch']}"])
-    agent = build_agent(config, (obs_dim,), "float32", actions, torch.device("cpu"))
+    agents = {}
+    for name, setting in (("rlkit", "auto"), ("rlkit eager", "off")):
+        config = load_config(None, ["agent.name=dqn", "agent.critic.type=qr", f"agent.critic.quantiles={n}",
+                                    "agent.max_grad_norm=null", f"agent.net.hidden={z['net_arch']}",
+                                    f"agent.compile={setting}"])
+        agents[name] = build_agent(config, (obs_dim,), "float32", actions, torch.device("cpu"))
     rng = np.random.default_rng(0)
     fixed = Batch(obs=rng.normal(size=(batch, obs_dim)).astype(np.float32), actions=rng.integers(actions, size=batch),
                   returns=np.ones(batch, np.float32), discounts=np.full(batch, 0.99, np.float32),
@@ -153,16 +158,18 @@ def floor(env_id: str, rounds: int = 3, updates: int = 300) -> tuple[float, floa
         loss.backward()
         optimizer.step()
 
-    times: dict[str, list[float]] = {"rlkit": [], "bare": []}
+    steps = {name: (lambda agent=agent: agent.update(fixed)) for name, agent in agents.items()}
+    steps["bare"] = bare
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
-        for name, step in (("rlkit", lambda: agent.update(fixed)), ("bare", bare)):
+        for name, step in steps.items():
             for _ in range(20):
                 step()
             started = time.perf_counter()
             for _ in range(updates):
                 step()
             times[name].append((time.perf_counter() - started) / updates * 1000)
-    return statistics.median(times["rlkit"]), statistics.median(times["bare"])
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -173,12 +180,14 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true", help="time rlkit's update against a bare PyTorch one")
     args = parser.parse_args()
     if args.floor:
-        print("| env | batch | quantiles | rlkit update, ms | bare PyTorch update, ms | rlkit / bare |")
-        print("|---|---|---|---|---|---|")
+        print("| env | batch | quantiles | rlkit update (auto path), ms | rlkit eager update, ms | "
+              "bare PyTorch update, ms | rlkit / bare |")
+        print("|---|---|---|---|---|---|---|")
         for env_id in args.envs:
-            mine, bare = floor(env_id)
+            ms = floor(env_id)
             z = ZOO[env_id]
-            print(f"| {env_id} | {z['batch_size']} | {z['quantiles']} | {mine:.2f} | {bare:.2f} | {mine / bare:.2f}x |")
+            print(f"| {env_id} | {z['batch_size']} | {z['quantiles']} | {ms['rlkit']:.2f} | {ms['rlkit eager']:.2f} | "
+                  f"{ms['bare']:.2f} | {ms['rlkit'] / ms['bare']:.2f}x |")
         return
     rows: dict[str, dict[str, list[dict]]] = {env: {"rlkit": [], "sb3": []} for env in args.envs}
     with tempfile.TemporaryDirectory() as tmp:

@@ -55,6 +55,9 @@ def assert_same_training(eager, other, updates=100, target_period=10, **batch_kw
     ("agent.name=double_dueling_dqn", "agent.max_grad_norm=0.5"),  # the clip binds
     ("agent.max_grad_norm=null", "agent.net.hidden=[8]"),
     ("agent.net.hidden=[16, 8, 16]",),  # deeper, uneven widths
+    ("agent.critic.type=qr", "agent.critic.quantiles=5"),  # QR-DQN: the quantile Huber loss
+    ("agent.name=double_dueling_dqn", "agent.critic.type=qr", "agent.critic.quantiles=7", "agent.max_grad_norm=0.5"),
+    ("agent.critic.type=qr", "agent.critic.quantiles=4", "agent.critic.kappa=0.5", "agent.max_grad_norm=null"),
 ])
 def test_fused_update_matches_eager_after_100_updates(overrides):
     eager, fused = make_agent("off", *overrides), make_agent("fused", *overrides)
@@ -91,12 +94,14 @@ def test_auto_picks_fused_for_plain_mlps_and_eager_elsewhere():
     assert make_agent("auto", "agent.name=double_dueling_dqn").update_path == "fused"
     assert make_agent("auto", "agent.critic.type=c51").update_path == "eager"
     assert make_agent("auto", "agent.net.noisy=true").update_path == "eager"
-    assert make_agent("on", "agent.critic.type=qr").update_path == "inductor"
+    assert make_agent("auto", "agent.critic.type=qr").update_path == "fused"
+    assert make_agent("on", "agent.critic.type=iqn").update_path == "inductor"
     assert make_agent("off").update_path == "eager"
 
 
 @pytest.mark.parametrize("overrides, reason", [
     (("agent.critic.type=c51",), "critic.type=c51"),
+    (("agent.critic.type=iqn",), "critic.type=iqn"),
     (("agent.net.noisy=true",), "net.noisy"),
     (("agent.net.norm=layer",), "net.norm=layer"),
     (("agent.munchausen={alpha: 0.9, tau: 0.03, clip: -1}",), "munchausen"),
