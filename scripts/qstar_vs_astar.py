@@ -21,6 +21,10 @@ checkpoint: solved count, mean cost over optimal, nodes and seconds for Q*, A* (
     python scripts/qstar_vs_astar.py --cube-checkpoint shipped:cube3 --cube-depths 1000 --instances 10 \
         --batch-size 1000 --weight 0.6 --max-seconds 60 --baselines --beam-width 10000
     python scripts/qstar_vs_astar.py --tile-checkpoint shipped:sliding_tile --korf --max-seconds 10
+    python scripts/qstar_vs_astar.py --lights-checkpoint shipped:lights_out --lights-depths 10,20,1000 --baselines
+
+Lights Out boards have exact optimal lengths (``LightsOut.optimal_presses``, linear algebra over GF(2)), so a
+``--lights-checkpoint`` run also prints each search's mean cost over optimal.
 
 Checkpoints may be files or ``shipped:PUZZLE`` (the network rlkit ships). After the main table it prints the
 A*/Q* ratios on the instances both searches solved, the meta-action vs
@@ -62,6 +66,8 @@ ACTION_SET_COLUMNS = ["puzzle", "scramble", "search", "both solved", "meta nodes
                       "meta/12 nodes", "meta/12 seconds"]
 KORF_COLUMNS = ["search", "solved", "mean cost / optimal (solved)", "optimal %", "mean cost (solved)",
                 "mean optimal (solved)", "nodes generated", "s / instance", "bytes / node"]
+OPTIMAL_COLUMNS = ["puzzle", "scramble", "search", "solved", "mean cost / optimal (solved)", "optimal %",
+                   "mean optimal (all)"]
 GAP_COLUMNS = ["puzzle", "actions", "scramble", "mean |Q(s,a) - c - h(s')|", "median", "lookahead agrees %"]
 
 
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     paired: list[list[str]] = []
     cube_results: list[dict] = []
     gaps: list[list[str]] = []
+    optimal_rows: list[list[str]] = []
     try:
         sets = []  # (agent, label, depths)
         if args.tile_checkpoint:
@@ -91,9 +98,14 @@ def main(argv: list[str] | None = None) -> int:
                 agent = load_qstar_agent(resolve_checkpoint(checkpoint), device)
                 gaps += consistency(agent, "cube3", args.cube_depths, args)
                 sets.append((agent, "cube3", args.cube_depths))
+        if args.lights_checkpoint:
+            agent = load_qstar_agent(resolve_checkpoint(args.lights_checkpoint), device)
+            sets.append((agent, f"lights out {agent.puzzle.size}x{agent.puzzle.size}", args.lights_depths))
         for agent, label, depths in sets:
             table, results = compare(agent, label, depths, args)
             rows += table
+            if hasattr(agent.puzzle, "optimal_presses"):
+                optimal_rows += optimality(agent, label, results, args)
             # A search stopped by its budget reports the budget, not what solving costs: also compare the two
             # searches on the instances both solved.
             paired += [[label, str(agent.puzzle.num_actions), str(depth),
@@ -120,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     if korf_rows:
         print(f"\nKorf's 100 15-puzzle instances (Korf, 1985), {args.korf_seconds or args.max_seconds:g} s per search:")
         print_table(KORF_COLUMNS, korf_rows)
+    if optimal_rows:
+        print("\nAgainst the exact optimal lengths (LightsOut.optimal_presses):")
+        print_table(OPTIMAL_COLUMNS, optimal_rows)
     if gaps:
         print("\nConsistency of the cube networks (20 states per scramble depth):")
         print_table(GAP_COLUMNS, gaps)
@@ -164,6 +179,22 @@ def korf(agent: QStarAgent, args: argparse.Namespace) -> list[list[str]]:
                      f"{statistics.mean(r.nodes_generated for r in results):,.0f}",
                      f"{statistics.mean(r.seconds for r in results):.2f}", bytes_per_node(results)])
         print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def optimality(agent: QStarAgent, label: str, results: dict[tuple[int, str], list],
+               args: argparse.Namespace) -> list[list[str]]:
+    """Each search's solved count and mean cost over the exact optimum on the instance sets of a puzzle that
+    knows its optimal lengths -> table rows."""
+    rows = []
+    for (depth, name), runs in results.items():
+        optimal = agent.puzzle.optimal_presses(instance_set(agent.puzzle, depth, args.instances, args.seed))
+        solved = [i for i, r in enumerate(runs) if r.solved]
+        cost = np.array([runs[i].cost for i in solved])
+        best = optimal[solved].astype(float)
+        rows.append([label, str(depth), name, f"{len(solved)} of {len(runs)}",
+                     f"{np.mean(cost / best):.3f}" if solved else "-",
+                     f"{100 * np.mean(cost == best):.0f}" if solved else "-", f"{optimal.mean():.2f}"])
     return rows
 
 
@@ -264,6 +295,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tile-checkpoint", help="Q* checkpoint trained on sliding_tile (size 4: 15-puzzle)")
     parser.add_argument("--cube-checkpoint", help="Q* checkpoint trained on cube3 with the 12 quarter turns")
     parser.add_argument("--cube-meta-checkpoint", help="Q* checkpoint trained on cube3 with meta_actions=true")
+    parser.add_argument("--lights-checkpoint", help="Q* checkpoint trained on lights_out")
+    parser.add_argument("--lights-depths", type=lambda text: [int(d) for d in text.split(",")], default=[10, 20, 1000],
+                        help="comma-separated random-press counts of the Lights Out instance sets")
     parser.add_argument("--instances", type=int, default=10, help="instances per (puzzle, depth) set")
     parser.add_argument("--tile-depth", type=int, default=1000, help="scramble moves of the tile instances")
     parser.add_argument("--cube-depths", type=lambda text: [int(d) for d in text.split(",")],
@@ -285,8 +319,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
-    if not (args.tile_checkpoint or args.cube_checkpoint or args.cube_meta_checkpoint):
-        parser.error("pass at least one of --tile-checkpoint, --cube-checkpoint, --cube-meta-checkpoint")
+    if not (args.tile_checkpoint or args.cube_checkpoint or args.cube_meta_checkpoint or args.lights_checkpoint):
+        parser.error("pass at least one of --tile-checkpoint, --cube-checkpoint, --cube-meta-checkpoint, "
+                     "--lights-checkpoint")
     if args.korf and not args.tile_checkpoint:
         parser.error("--korf needs --tile-checkpoint (a 15-puzzle network)")
     return args

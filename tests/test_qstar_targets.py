@@ -105,6 +105,25 @@ def test_walk_target_steps_back_through_every_press_of_a_lights_out_walk():
     assert only_last[0, 0] == 4.0 and only_last[0, 4] == 2.0  # without ``back`` only the last move is known
 
 
+@pytest.mark.parametrize("size", [3, 4])
+def test_lights_out_optimal_presses_match_breadth_first_search(size):
+    from test_search import ExactDistances
+
+    puzzle = LightsOut(size)
+    exact = ExactDistances(puzzle)  # every reachable board: 512 on 3 x 3, 4,096 on 4 x 4 (a 4-dim null space)
+    np.testing.assert_array_equal(puzzle.optimal_presses(exact.states), exact.h(exact.states))
+    boards = np.random.default_rng(0).integers(0, 2, size=(300, size * size), dtype=np.uint8)
+    solvable = np.array([puzzle.solvable(board) for board in boards])
+    assert ((puzzle.optimal_presses(boards) >= 0) == solvable).all()
+    assert solvable.all() == (size == 3)  # 4 x 4: most random boards cannot be switched off
+
+
+def test_seven_by_seven_walks_end_exactly_their_length_away():
+    puzzle = LightsOut(7)
+    walks = puzzle.walks(49 * 20, 49, np.random.default_rng(4))
+    np.testing.assert_array_equal(puzzle.optimal_presses(walks.states), walks.lengths)
+
+
 def test_lights_out_walks_longer_than_the_board_are_refused():
     with pytest.raises(ConfigError, match=r"puzzle.max_scramble<=9 or puzzle.non_backtracking=false"):
         make_agent("puzzle.targets=walk", name="lights_out", size=3, max_scramble=10)
