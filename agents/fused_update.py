@@ -4,10 +4,10 @@ For a small MLP on a CPU, autograd's graph, the optimiser's Python wrapper and t
 clipping cost more than the arithmetic (``scripts/bench_update.py`` splits an update into both). The network is a
 chain of ``Linear`` + ``ReLU`` layers ending in a plain or dueling linear head, so its backward pass is a handful of
 matrix products that can be written down: this path runs the same forward, TD target, loss (Huber/MSE, or QR-DQN's
-quantile Huber loss), backward, global-norm clip and Adam step as ``DQNAgent.update``, writing gradients into preallocated buffers and calling the
-fused Adam kernel on the optimiser's own state. Parameters and optimiser state stay where the eager path keeps
-them, so checkpoints, resume and the eager path are interchangeable at any update; only float rounding differs
-(``tests/test_fused_update.py`` checks 100 updates against the eager path).
+quantile Huber loss), backward, global-norm clip and Adam step as ``DQNAgent.update``, writing gradients into
+preallocated buffers and calling the fused Adam kernel on the optimiser's own state. Parameters and optimiser
+state stay where the eager path keeps them, so checkpoints, resume and the eager path are interchangeable at any
+update; only float rounding differs (``tests/test_fused_update.py`` checks 100 updates against the eager path).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlkit.critics import QuantileRegression, Scalar
+from rlkit.critics import QuantileRegression, Scalar, quantile_huber_terms
 from rlkit.nets import MLP, DuelingHead, QHead, QNetwork
 from rlkit.replay import Batch
 
@@ -73,7 +73,7 @@ class FusedMLPUpdate:
         self.agent = agent
         self.critic = agent.critic
         self.quantiles = type(agent.critic) is QuantileRegression
-        self.huber = self.quantiles or agent.critic.loss_name == "huber"
+        self.huber = not self.quantiles and agent.critic.loss_name == "huber"  # the scalar critic's loss
         self.double = bool(agent.config.double)
         self.max_grad_norm = agent.config.max_grad_norm
         self.network = agent.online
@@ -153,11 +153,8 @@ class FusedMLPUpdate:
         values (B, M), and its gradient w.r.t. theta (B, N): -mean_j |tau_i - 1{u_ij < 0}| clamp(u_ij, +-kappa) /
         kappa for u = target_j - theta_i."""
         kappa = self.critic.kappa
-        u = target.unsqueeze(1) - theta.unsqueeze(2)  # (B, N, M)
-        magnitude = u.abs()
-        huber = torch.where(magnitude <= kappa, 0.5 * u * u, kappa * (magnitude - 0.5 * kappa))
-        weight = (self.critic.fractions.unsqueeze(-1) - (u < 0).to(u.dtype)).abs_()  # (B, N, M)
-        per_sample = (weight * huber).mean(dim=2).sum(dim=1) / kappa
+        u, weight, huber = quantile_huber_terms(theta, target, self.critic.fractions, kappa)  # (B, N, M) each
+        per_sample = (weight * huber / kappa).mean(dim=2).sum(dim=1)
         slope = (weight * u.clamp_(-kappa, kappa)).mean(dim=2).div_(-kappa)
         return per_sample, slope
 

@@ -258,11 +258,20 @@ def quantile_huber_loss(predicted: torch.Tensor, target: torch.Tensor, fractions
     sampled tau); target: (B, M) samples (no gradient flows into them).
     For u = target_j - predicted_i: |tau_i - 1{u < 0}| * huber_kappa(u) / kappa. Returns (B,).
     """
+    u, weight, huber = quantile_huber_terms(predicted, target, fractions, kappa)
+    return (weight * huber / kappa).mean(dim=2).sum(dim=1)
+
+
+def quantile_huber_terms(predicted: torch.Tensor, target: torch.Tensor, fractions: torch.Tensor,
+                         kappa: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pairwise parts of ``quantile_huber_loss``, each (B, N, M): u = target_j - predicted_i, the asymmetric
+    weight |tau_i - 1{u < 0}| (no gradient) and huber_kappa(u). The fused update builds the loss's gradient from
+    the same u and weight."""
     u = target.detach().unsqueeze(1) - predicted.unsqueeze(2)  # (B, N, M)
     magnitude = u.abs()
     huber = torch.where(magnitude <= kappa, 0.5 * u.pow(2), kappa * (magnitude - 0.5 * kappa))
     weight = (fractions.unsqueeze(-1) - (u.detach() < 0).to(u.dtype)).abs()  # (N, 1) or (B, N, 1) broadcasts
-    return (weight * huber / kappa).mean(dim=2).sum(dim=1)
+    return u, weight, huber
 
 
 class ImplicitQuantile(_Quantiles):

@@ -187,8 +187,11 @@ def optimality(agent: QStarAgent, label: str, results: dict[tuple[int, str], lis
     """Each search's solved count and mean cost over the exact optimum on the instance sets of a puzzle that
     knows its optimal lengths -> table rows."""
     rows = []
+    optimal_by_depth = {depth: agent.puzzle.optimal_presses(instance_set(agent.puzzle, depth, args.instances,
+                                                                         args.seed))
+                        for depth, _ in results}
     for (depth, name), runs in results.items():
-        optimal = agent.puzzle.optimal_presses(instance_set(agent.puzzle, depth, args.instances, args.seed))
+        optimal = optimal_by_depth[depth]
         solved = [i for i, r in enumerate(runs) if r.solved]
         cost = np.array([runs[i].cost for i in solved])
         best = optimal[solved].astype(float)

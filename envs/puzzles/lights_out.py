@@ -12,6 +12,8 @@ so the walk targets are Q* itself.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -107,20 +109,18 @@ class LightsOut(PuzzleBase):
         rows); every solution is one particular x0 plus a null-space vector, and the distance is the smallest
         popcount among those (2^k candidates for a k-dimensional null space: 1 on 7 x 7, 16 on 4 x 4).
         """
-        particular, checks, null = self._press_solver()
+        particular, checks, null = self._press_system
         states = np.asarray(states, dtype=np.int64).reshape(-1, self.size * self.size)
         presses = states @ particular.T % 2  # (B, n*n): x0 per board
         unsolvable = (states @ checks.T % 2).any(axis=1)
         best = (presses[:, None, :] ^ null[None]).sum(axis=2).min(axis=1)  # over the 2^k solutions
         return np.where(unsolvable, -1, best)
 
-    def _press_solver(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @functools.cached_property
+    def _press_system(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Gauss-Jordan over GF(2) on T^T, once per board: P (n*n, n*n) with (P s) mod 2 a solution x0 (free
         presses at 0), C (n*n - rank, n*n) whose parities (C s) mod 2 are all 0 exactly when s is solvable, and N
         (2^k, n*n) every null-space vector of T^T."""
-        cached = getattr(self, "_solver", None)
-        if cached is not None:
-            return cached
         cells = self.size * self.size
         # rows [T^T | I]: row operations keep "record @ s = reduced @ x" for every solution x of T^T x = s
         system = np.concatenate([self.toggles.T.astype(np.int64), np.eye(cells, dtype=np.int64)], axis=1)
@@ -144,24 +144,8 @@ class LightsOut(PuzzleBase):
             vector[column] = 1
             vector[pivots] = reduced[:rank, column]
             null = np.concatenate([null, null ^ vector])
-        self._solver = (particular, record[rank:], null)
-        return self._solver
+        return particular, record[rank:], null
 
     def solvable(self, state: np.ndarray) -> bool:
-        """Gaussian elimination over GF(2) with rows as Python ints: is ``state`` a XOR of toggle rows?"""
-        basis: dict[int, int] = {}  # leading bit -> row
-        for row in self.toggles:
-            value = int("".join(map(str, row)), 2)
-            while value:
-                lead = value.bit_length() - 1
-                if lead not in basis:
-                    basis[lead] = value
-                    break
-                value ^= basis[lead]
-        value = int("".join(map(str, state)), 2)
-        while value:
-            lead = value.bit_length() - 1
-            if lead not in basis:
-                return False
-            value ^= basis[lead]
-        return True
+        """Is the board ``state`` (n*n,) a XOR of toggle rows, i.e. can it be switched off?"""
+        return bool(self.optimal_presses(state)[0] >= 0)
