@@ -68,6 +68,17 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, title: str | None = N
     """Draw one curve (mean +- std over seeds) per group of runs into ``out`` (PNG); returns the path."""
     if not run_dirs:
         raise RlkitError("rlkit plot needs at least one RUN_DIR")
+    groups: dict[str, list] = defaultdict(list)
+    for run_dir in run_dirs:
+        groups[group_name(run_dir)].append(read_curve(run_dir, tag))
+    return plot_curves(groups, out, title)
+
+
+def plot_curves(groups: dict[str, list[tuple[np.ndarray, np.ndarray]]], out: str | Path,
+                title: str | None = None) -> Path:
+    """Draw one curve (mean +- std over its (steps, values) curves) per named group into ``out`` (PNG)."""
+    if not any(groups.values()):
+        raise RlkitError("nothing to plot: no curves given")
     out = claim_output(out, "plot", force=True)  # a plot is redrawn in place; the path must still be writable
     try:
         import matplotlib
@@ -76,11 +87,10 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, title: str | None = N
         import matplotlib.pyplot as plt
     except ImportError:
         raise RlkitError("rlkit plot needs matplotlib: pip install 'rlkit[plot]'") from None
-    groups: dict[str, list] = defaultdict(list)
-    for run_dir in run_dirs:
-        groups[group_name(run_dir)].append(read_curve(run_dir, tag))
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for name, curves in groups.items():
+        if not curves:
+            continue
         steps, mean, std = aggregate(curves)
         axes.plot(steps, mean, label=f"{name} (n={len(curves)})")
         axes.fill_between(steps, mean - std, mean + std, alpha=0.2)

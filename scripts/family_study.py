@@ -9,15 +9,20 @@ MinAtar settings (128 envs x 32 steps, 2 epochs x 32 minibatches, lr 5e-4, lambd
     python scripts/family_study.py --seeds 3 --jobs 2                  # the whole study (about 6 CPU-hours)
     python scripts/family_study.py --games Breakout --seeds 1 --steps 20000   # a quick look
 
-The study is resumable: a finished run (checkpoints/final.pt) is reused, an unfinished one started again. Runs
-execute in ``--jobs`` worker processes with one torch thread each.
+The study is resumable across machines and sessions: each finished run leaves a small record under --records
+(default docs/family_study_runs/<game>/<variant>-seed<k>.json: its evaluation curve, training seconds, env-step
+budget and the commit it ran at), which is committed with the docs; a run with a record at the same budget is not
+trained again, a finished run directory without one gets one, an unfinished run is started again. The table and
+plots are drawn from the records. Runs execute in ``--jobs`` worker processes with one torch thread each.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rlkit.config import load_config  # noqa: E402
-from rlkit.plot import area_under_curve, plot_runs, read_curve  # noqa: E402
+from rlkit.plot import area_under_curve, plot_curves, read_curve  # noqa: E402
 from rlkit.run import train  # noqa: E402
 
 BASE = "configs/minatar_breakout_dqn.yaml"
@@ -49,20 +54,58 @@ VARIANTS = {
 GAMES = ("Breakout", "Asterix", "SpaceInvaders", "Freeway", "Seaquest")
 
 
-def run_one(game: str, variant: str, seed: int, steps: int, workdir: str) -> tuple[str, str, int, str, float]:
-    """Train one (game, variant, seed), or reuse it; returns its run directory and its training seconds."""
+def commit() -> str:
+    """The commit the study runs at (with '+dirty' for uncommitted changes), for the records."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def record_path(records: str, game: str, variant: str, seed: int) -> Path:
+    return Path(records) / game / f"{variant}-seed{seed}.json"
+
+
+def read_record(path: Path, steps: int) -> dict | None:
+    """A finished run's record if it was trained at this env-step budget, else None."""
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("budget") == steps else None
+
+
+def run_one(game: str, variant: str, seed: int, steps: int, workdir: str, records: str, at: str) -> dict:
+    """Train one (game, variant, seed), or reuse its record or its finished run directory; returns the record."""
+    path = record_path(records, game, variant, seed)
+    record = read_record(path, steps)
+    if record is not None:
+        return record
     run_dir = Path(workdir) / game / f"{variant}-seed{seed}"
-    record = run_dir / "study.json"
-    if (run_dir / "checkpoints" / "final.pt").exists() and record.exists():
-        return game, variant, seed, str(run_dir), float(json.loads(record.read_text())["seconds"])
-    if run_dir.exists():  # an unfinished run is started again
-        shutil.rmtree(run_dir)
-    overrides = [f"env.id=MinAtar/{game}-v1", *VARIANTS[variant], f"train.total_steps={steps}", f"seed={seed}",
-                 f"run_dir={run_dir}", "threads=1", "train.checkpoint_every=0"]
-    result = train(load_config(ROOT / BASE, overrides), progress=False)
-    # beside final.pt, and stamped with the step it belongs to
-    record.write_text(json.dumps({"step": result.steps, "seconds": result.seconds}))
-    return game, variant, seed, str(run_dir), result.seconds
+    done = run_dir / "study.json"
+    if (run_dir / "checkpoints" / "final.pt").exists() and done.exists():
+        finished = json.loads(done.read_text())
+    else:
+        if run_dir.exists():  # an unfinished run is started again
+            shutil.rmtree(run_dir)
+        overrides = [f"env.id=MinAtar/{game}-v1", *VARIANTS[variant], f"train.total_steps={steps}",
+                     f"seed={seed}", f"run_dir={run_dir}", "threads=1", "train.checkpoint_every=0"]
+        result = train(load_config(ROOT / BASE, overrides), progress=False)
+        finished = {"step": result.steps, "seconds": result.seconds, "commit": at}
+        # beside final.pt, and stamped with the step it belongs to
+        done.write_text(json.dumps(finished))
+    curve_steps, values = read_curve(run_dir)
+    record = {"game": game, "variant": variant, "seed": seed, "budget": steps, "step": finished["step"],
+              "seconds": finished["seconds"], "commit": finished.get("commit", at),
+              "eval_steps": curve_steps.tolist(), "eval_returns": [round(float(v), 4) for v in values]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(record) + "\n")
+    partial.replace(path)  # atomic: a killed study never leaves half a record
+    return record
+
+
+def curve(record: dict) -> tuple[np.ndarray, np.ndarray]:
+    return np.array(record["eval_steps"]), np.array(record["eval_returns"])
 
 
 def main() -> None:
@@ -73,6 +116,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000, help="env steps per run (every variant the same)")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once")
     parser.add_argument("--workdir", default="runs/family_study", help="where the runs go (reused if present)")
+    parser.add_argument("--records", default="docs/family_study_runs",
+                        help="where each finished run's record goes (reused if present)")
     parser.add_argument("--out", default="docs", help="where the table and plots go")
     args = parser.parse_args()
     games, variants = args.games.split(","), args.variants.split(",")
@@ -82,33 +127,40 @@ def main() -> None:
     for name in variants:
         if name not in VARIANTS:
             parser.error(f"unknown variant '{name}'; choose from {', '.join(VARIANTS)}")
-    jobs = [(game, variant, seed, args.steps, args.workdir)
+    at = commit()
+    jobs = [(game, variant, seed, args.steps, args.workdir, args.records, at)
             for seed in range(args.seeds) for game in games for variant in variants]
     started = time.perf_counter()
-    runs: dict[tuple[str, str], list[tuple[str, float]]] = {}
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for done, (game, variant, seed, run_dir, seconds) in enumerate(pool.map(run_one, *zip(*jobs)), start=1):
-            runs.setdefault((game, variant), []).append((run_dir, seconds))
-            print(f"[{done}/{len(jobs)}] {game} {variant} seed {seed}: {seconds:.0f} s "
-                  f"({time.perf_counter() - started:.0f} s in all)", file=sys.stderr, flush=True)
+    runs: dict[tuple[str, str], list[dict]] = {}
+    # one job runs in this process (no worker to start, and a record's reuse can be tested)
+    pool = ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 else None
+    with pool or contextlib.nullcontext():
+        for done, record in enumerate((pool.map if pool else map)(run_one, *zip(*jobs)), start=1):
+            runs.setdefault((record["game"], record["variant"]), []).append(record)
+            print(f"[{done}/{len(jobs)}] {record['game']} {record['variant']} seed {record['seed']}: "
+                  f"{record['seconds']:.0f} s ({time.perf_counter() - started:.0f} s in all)",
+                  file=sys.stderr, flush=True)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"DQN-family study on MinAtar: {args.steps:,} env steps per run, {args.seeds} seed(s); final = last "
              "greedy evaluation (10 episodes), AUC = mean evaluation return over training. Mean ± std over seeds; "
-             f"seconds = training wall-clock per run ({args.jobs} runs at once on this machine).", "",
-             "| game | variant | final greedy return | AUC | seconds per run |", "|---|---|---|---|---|"]
+             "seconds = training wall-clock per run (two runs at once on the 2-core machine unless stated); commits = "
+             "where the runs were trained (the records under " f"{args.records}).", "",
+             "| game | variant | seeds | final greedy return | AUC | seconds per run | commits |",
+             "|---|---|---|---|---|---|---|"]
     for game in games:
         for variant in variants:
             cell = runs[(game, variant)]
-            curves = [read_curve(run_dir) for run_dir, _ in cell]
+            curves = [curve(record) for record in cell]
             finals = np.array([values[-1] for _, values in curves])
             aucs = np.array([area_under_curve(steps, values) for steps, values in curves])
-            seconds = np.array([s for _, s in cell])
-            lines.append(f"| {game} | {variant} | {finals.mean():.1f} ± {finals.std():.1f} | "
-                         f"{aucs.mean():.1f} ± {aucs.std():.1f} | {seconds.mean():.0f} |")
-        plot_runs([run_dir for variant in variants for run_dir, _ in runs[(game, variant)]],
-                  out / f"family_study_{game.lower()}.png", title=f"DQN family on MinAtar {game}")
+            seconds = np.array([record["seconds"] for record in cell])
+            commits = ", ".join(sorted({record["commit"] for record in cell}))
+            lines.append(f"| {game} | {variant} | {len(cell)} | {finals.mean():.1f} ± {finals.std():.1f} | "
+                         f"{aucs.mean():.1f} ± {aucs.std():.1f} | {seconds.mean():.0f} | {commits} |")
+        plot_curves({variant: [curve(record) for record in runs[(game, variant)]] for variant in variants},
+                    out / f"family_study_{game.lower()}.png", title=f"DQN family on MinAtar {game}")
     table = "\n".join(lines)
     (out / "family_study.md").write_text(table + "\n")
     print(table)

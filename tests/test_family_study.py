@@ -1,0 +1,53 @@
+"""scripts/family_study.py keeps a committed record per finished run and reuses it instead of training again."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("minatar")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_study():
+    spec = importlib.util.spec_from_file_location("family_study", ROOT / "scripts" / "family_study.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_study(study, monkeypatch, tmp_path, steps):
+    argv = ["family_study.py", "--games", "Breakout", "--variants", "dqn", "--seeds", "1", "--steps", str(steps),
+            "--jobs", "1", "--workdir", str(tmp_path / "runs"), "--records", str(tmp_path / "records"),
+            "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", argv)
+    study.main()
+
+
+def test_records_are_written_and_reused_without_the_run_directories(tmp_path, monkeypatch):
+    study = load_study()
+    run_study(study, monkeypatch, tmp_path, steps=1000)
+    record_file = tmp_path / "records" / "Breakout" / "dqn-seed0.json"
+    record = json.loads(record_file.read_text())
+    assert (record["budget"], record["step"], record["seed"]) == (1000, 1000, 0)
+    assert record["eval_steps"][-1] == 1000 and len(record["eval_returns"]) == len(record["eval_steps"])
+    assert "| Breakout | dqn | 1 |" in (tmp_path / "out" / "family_study.md").read_text()
+
+    # a fresh checkout has the records but no runs: nothing is trained again
+    (tmp_path / "out" / "family_study.md").unlink()
+    for path in sorted((tmp_path / "runs").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run with a record was trained again")
+
+    monkeypatch.setattr(study, "train", no_training)
+    run_study(study, monkeypatch, tmp_path, steps=1000)
+    assert (tmp_path / "out" / "family_study.md").exists()
+    assert not (tmp_path / "runs" / "Breakout").exists()
+
+    # a record at another budget is not reused
+    with pytest.raises(AssertionError, match="trained again"):
+        run_study(study, monkeypatch, tmp_path, steps=2000)
