@@ -63,7 +63,9 @@ def make_atari_vector(env_id: str, num_envs: int, options: Any) -> gym.vector.Ve
 def make_atari_env(env_id: str, options: Any, training: bool = False, render_mode: str | None = None) -> gym.Env:
     """One preprocessed Atari env on Gymnasium wrappers (frames as the native env gives them).
 
-    With ``training=False`` (evaluation) there is no episodic life, so returns are whole-game scores.
+    With ``training=False`` (evaluation) there is no episodic life, so returns are whole-game scores; where training
+    used episodic life with FIRE reset, each new life still starts with FIRE as every training episode did (the
+    agent never learnt to press it, and games such as Breakout would otherwise wait until the frame cap).
     """
     ale_py = _import_ale()
     gym.register_envs(ale_py)
@@ -81,19 +83,40 @@ def make_atari_env(env_id: str, options: Any, training: bool = False, render_mod
                                           screen_size=84, terminal_on_life_loss=training and options.episodic_life,
                                           grayscale_obs=True, scale_obs=False)
     if options.fire_reset and "FIRE" in env.unwrapped.get_action_meanings():
-        env = FireReset(env)
+        env = FireReset(env, on_life_loss=not training and options.episodic_life)
     return gym.wrappers.FrameStackObservation(env, options.frame_stack, padding_type="zero")
 
 
 class FireReset(gym.Wrapper):
-    """Press FIRE after reset, for games that wait for it (Breakout, ...), as the native env does."""
+    """Press FIRE after reset, for games that wait for it (Breakout, ...), as the native env does.
+
+    With ``on_life_loss`` also after each lost life that does not end the game: what an agent trained with episodic
+    life saw at the start of every episode. The FIRE step's reward is added to the step that lost the life.
+    """
+
+    def __init__(self, env: gym.Env, on_life_loss: bool = False):
+        super().__init__(env)
+        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+        self.on_life_loss = on_life_loss
+        self.lives = 0
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        obs, _, terminated, truncated, info = self.env.step(self.env.unwrapped.get_action_meanings().index("FIRE"))
+        obs, _, terminated, truncated, info = self.env.step(self.fire)
         if terminated or truncated:
             obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
         return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self.env.unwrapped.ale.lives()
+        if self.on_life_loss and 0 < lives < self.lives and not (terminated or truncated):
+            obs, fire_reward, terminated, truncated, info = self.env.step(self.fire)
+            reward += fire_reward
+            lives = self.env.unwrapped.ale.lives()
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
 
 
 def _import_ale():

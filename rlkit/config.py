@@ -34,7 +34,8 @@ class AtariConfig(_Section):
     frame_stack: int = Field(4, ge=1, description="frames stacked into one observation (zero-padded at reset)")
     noop_max: int = Field(30, ge=0, description="up to this many no-op actions at reset")
     fire_reset: bool = Field(True, description="press FIRE at reset in games that need it")
-    episodic_life: bool = Field(False, description="end an episode at each life loss (training only)")
+    episodic_life: bool = Field(False, description="end an episode at each life loss (training only; evaluation "
+                                "then presses FIRE at each new life, as every training episode began)")
     sticky_actions: float = Field(0.25, ge=0.0, le=1.0, description="repeat-action probability (v5 protocol)")
     clip_rewards: bool = Field(True, description="clip training rewards to their sign; scores stay raw")
     full_action_space: bool = Field(False, description="all 18 actions instead of the game's minimal set")

@@ -92,3 +92,30 @@ def test_breakout_eval_records_an_mp4(tmp_path, capsys):
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
     assert videos[0].read_bytes()[4:8] == b"ftyp"  # an MP4 container
     assert "ALE/Breakout-v5: mean return" in capsys.readouterr().out
+
+
+def test_evaluation_presses_fire_after_a_life_loss_when_training_did():
+    """An agent trained with episodic life never pressed FIRE to start a life (every training episode began with
+    one), so its evaluation env must start each new life as training did; otherwise Breakout waits, ball-less,
+    until the 108k-frame cap. A NOOP-only policy must lose all five lives within a few thousand steps."""
+    options = AtariConfig(episodic_life=True)
+    env = make_env("ALE/Breakout-v5", atari=options)
+    env.reset(seed=0)
+    lives_seen, steps, done = set(), 0, False
+    while not done and steps < 3000:
+        _, _, terminated, truncated, info = env.step(0)  # NOOP
+        lives_seen.add(info["lives"])
+        done, steps = terminated or truncated, steps + 1
+    env.close()
+    assert done and terminated and not truncated, f"episode still running after {steps} NOOP steps"
+    assert lives_seen >= {1, 2, 3, 4}
+
+
+def test_evaluation_leaves_fire_to_the_agent_when_training_did_not_use_episodic_life():
+    env = make_env("ALE/Breakout-v5", atari=AtariConfig(episodic_life=False))
+    env.reset(seed=0)
+    for _ in range(1000):
+        _, _, terminated, truncated, info = env.step(0)
+        assert not (terminated or truncated)
+    assert info["lives"] == 4  # the first ball was lost and nothing relaunched the next
+    env.close()
