@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="states kept per layer by --algo beam (default 10000)")
     solve.add_argument("--max-memory", type=_number(float, 0.0, 1e9, low_open=True),
                        help="qstar/astar: stop when the search tree and closed table would pass this many MB")
+    solve.add_argument("--no-shorten", dest="shorten", action="store_false",
+                       help="report the path as the search found it (default: loops cut, cancelling moves removed)")
     solve.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=0, help="seed of the --scramble instance")
     solve.add_argument("--max-nodes", type=_number(int, 1, 10**12), help="stop after generating this many nodes")
     solve.add_argument("--max-seconds", type=_number(float, 0.0, 1e9, low_open=True), default=600.0, help="stop after this long (default 600)")
@@ -302,12 +304,13 @@ def _solve(args: argparse.Namespace) -> int:
 
     report = solve_puzzle(args.checkpoint, args.puzzle, args.scramble, args.state, args.batch, args.weight,
                           args.algo, args.seed, args.max_nodes, args.max_seconds, args.device,
-                          beam_width=args.beam_width, max_memory_mb=args.max_memory)
+                          beam_width=args.beam_width, max_memory_mb=args.max_memory, shorten=args.shorten)
     status = "solved" if report.solved else f"not solved ({report.stop_reason})"
     print(f"{report.puzzle} with {report.algorithm}: {status}")
     if report.solved:
         print(f"moves ({len(report.moves)}): {' '.join(report.moves) or '(already solved)'}")
-        print(f"cost: {report.cost:g}")
+        found = f" (the search found {report.found_cost:g}; shortened)" if report.found_cost > report.cost else ""
+        print(f"cost: {report.cost:g}{found}")
     memory = f"  bytes/node: {report.bytes_per_node:.0f}" if report.bytes_per_node else ""
     print(f"nodes generated: {report.nodes_generated:,}  iterations: {report.iterations:,}  "
           f"seconds: {report.seconds:.2f}{memory}")

@@ -17,8 +17,9 @@ ALGORITHMS = ("qstar", "astar", "beam", "greedy")
 
 @dataclass
 class SolveReport:
-    """A search's outcome with the names of the moves it found. bytes_per_node: what the search held per node
-    (tree, closed table, open list; qstar/astar only, else 0)."""
+    """A search's outcome with the names of the moves it found (after shortening, unless it was turned off).
+    bytes_per_node: what the search held per node (tree, closed table, open list; qstar/astar only, else 0);
+    found_cost: the path's cost as the search found it, before shortening."""
 
     puzzle: str
     algorithm: str
@@ -30,23 +31,25 @@ class SolveReport:
     seconds: float
     stop_reason: str
     bytes_per_node: float = 0.0
+    found_cost: float = float("inf")
 
 
 def solve_puzzle(checkpoint: str | None, puzzle: str | None = None, scramble: int | None = None,
                  state: str | None = None, batch_size: int = 100, weight: float = 0.6, algorithm: str = "qstar",
                  seed: int = 0, max_nodes: int | None = None, max_seconds: float | None = None, device: str = "cpu",
-                 beam_width: int = 10_000, max_memory_mb: float | None = None) -> SolveReport:
+                 beam_width: int = 10_000, max_memory_mb: float | None = None, shorten: bool = True) -> SolveReport:
     """Load a Q* checkpoint and solve one instance: ``state`` (the puzzle's text form) or a seeded ``scramble``.
 
     checkpoint: a qstar run's checkpoint, or None for the network rlkit ships for ``puzzle``. ``puzzle``
     (optional with a checkpoint) must name the checkpoint's puzzle. algorithm: qstar / astar (batch_size,
     weight, max_memory_mb apply) or beam / greedy (beam_width applies to beam; weight is lambda on g in the
-    ranking). Raises RlkitError subclasses with one line on bad input: unknown algorithm, wrong puzzle,
-    unparsable state, non-puzzle checkpoint, no shipped network.
+    ranking). shorten: replace the found path by the puzzle's shortened one (loops cut, cancelling moves removed;
+    ``rlkit.search.shortened``). Raises RlkitError subclasses with one line on bad input: unknown algorithm,
+    wrong puzzle, unparsable state, non-puzzle checkpoint, no shipped network.
     """
     from rlkit.agents.qstar import load_qstar_agent
     from rlkit.envs.puzzles.shipped import shipped_checkpoint
-    from rlkit.search import astar, beam_search, qstar
+    from rlkit.search import astar, beam_search, qstar, shortened
 
     if algorithm not in ALGORITHMS:
         raise RlkitError(f"unknown search '{algorithm}'; use --algo {', '.join(ALGORITHMS[:-1])} or {ALGORITHMS[-1]}")
@@ -80,7 +83,10 @@ def solve_puzzle(checkpoint: str | None, puzzle: str | None = None, scramble: in
         score = agent.q_numpy if algorithm == "qstar" else agent.heuristic
         result = search(agent.puzzle, start[0], score, batch_size=batch_size, weight=weight, max_nodes=max_nodes,
                         max_seconds=max_seconds, max_memory_mb=max_memory_mb)
+    found_cost = float(result.cost)
+    if shorten:
+        result = shortened(agent.puzzle, start[0], result)
     names = agent.puzzle.action_names
     return SolveReport(trained_on, algorithm, result.solved, [names[a] for a in result.actions], float(result.cost),
                        int(result.nodes_generated), int(result.iterations), float(result.seconds),
-                       str(result.stop_reason), float(result.extra.get("bytes_per_node", 0.0)))
+                       str(result.stop_reason), float(result.extra.get("bytes_per_node", 0.0)), found_cost)

@@ -85,6 +85,26 @@ class Cube3(PuzzleBase):
         children = states[:, self.perms].reshape(-1, 54)  # (B, A, 54) in one gather
         return children, np.broadcast_to(self.action_costs, (len(states), self.num_actions)).copy()
 
+    def shorten_path(self, start: np.ndarray, actions: list[int]) -> list[int]:
+        """Quarter turns of one face combine (X X X -> X', X X' -> nothing) also across turns of the opposite face,
+        which commute with them (U D U' -> D); then loops are cut. Meta-action paths get the loop cut only."""
+        if self.meta_actions:
+            return super().shorten_path(start, actions)
+        stack: list[list[int]] = []  # [face, quarter turns clockwise 1..3]
+        for action in actions:
+            face, turns = int(action) // 2, 1 if int(action) % 2 == 0 else 3
+            position = len(stack) - 1
+            while position >= 0 and stack[position][0] // 2 == face // 2 and stack[position][0] != face:
+                position -= 1  # the opposite face's turns commute with this one
+            if position >= 0 and stack[position][0] == face:
+                stack[position][1] = (stack[position][1] + turns) % 4
+                if stack[position][1] == 0:
+                    del stack[position]
+            else:
+                stack.append([face, turns])
+        merged = [2 * face + (1 if turns == 3 else 0) for face, turns in stack for _ in range(1 if turns != 2 else 2)]
+        return super().shorten_path(start, merged)
+
     def encode(self, states: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
         """(B, 54) -> (B, 324) float32 one-hot on ``device``."""
         return one_hot(states, 6, device)

@@ -80,6 +80,13 @@ class LightsOut(PuzzleBase):
         return Walks(states.reshape(-1, cells)[:count], lengths[:count], presses.reshape(-1)[:count],
                      pressed.reshape(-1, cells)[:count])
 
+    def shorten_path(self, start: np.ndarray, actions: list[int]) -> list[int]:
+        """Presses commute and a cell pressed twice is not pressed: the cells pressed an odd number of times, in
+        the order of their first press, reach the same board."""
+        odd = np.bincount(np.asarray(actions, dtype=np.int64), minlength=self.num_actions) % 2 == 1
+        first = dict.fromkeys(int(a) for a in actions)  # insertion-ordered, one entry per cell
+        return [cell for cell in first if odd[cell]]
+
     def expand(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All children at once: (B, n*n) -> children (B*A, n*n) parent-major, costs (B, A) float32."""
         children = (states[:, None, :] ^ self.toggles[None]).reshape(-1, self.state_size)

@@ -179,6 +179,24 @@ class PuzzleBase:
         children, costs = self.next_states(np.repeat(states, actions, axis=0), np.tile(np.arange(actions), count))
         return children, costs.reshape(count, actions)
 
+    def shorten_path(self, start: np.ndarray, actions: list[int]) -> list[int]:
+        """A path from ``start`` (D,) to the same end state no longer (in cost) than ``actions``: here, every loop
+        (a state visited twice) cut out. Puzzles with move algebra (commuting or cancelling moves) do more."""
+        state = np.asarray(start)[None]
+        kept: list[int] = []
+        where = {self.hash(state).tolist()[0]: 0}  # state key -> its position on the kept path
+        for action in actions:
+            state, _ = self.next_states(state, np.asarray([action]))
+            key = self.hash(state).tolist()[0]
+            if key in where:  # back at a state already on the path: drop the loop
+                position = where[key]
+                kept = kept[:position]
+                where = {k: i for k, i in where.items() if i <= position}
+            else:
+                kept.append(int(action))
+                where[key] = len(kept)
+        return kept
+
     def hash(self, states: np.ndarray) -> np.ndarray:
         """Exact keys for the closed table: (B, D) -> (B,) int64 when the state fits 64 bits, else (B,) bytes_.
 

@@ -4,6 +4,7 @@ validation, budgets and the result record.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -88,6 +89,26 @@ def validate_path(puzzle: Any, start: np.ndarray, actions: list[int], cost: floa
     if not math.isclose(total, cost, rel_tol=1e-9, abs_tol=1e-6):
         raise SearchError(f"path costs {total} when replayed but search recorded {cost}")
     return np.concatenate(replayed)
+
+
+def shortened(puzzle: Any, start: np.ndarray, result: SearchResult) -> SearchResult:
+    """``result`` with its path replaced by ``puzzle.shorten_path``'s (replayed and validated; never longer).
+
+    The path as found stays in ``extra``: ``found_actions`` and ``found_cost``. An unsolved result is returned as is.
+    """
+    if not result.solved:
+        return result
+    actions = puzzle.shorten_path(np.asarray(start), list(result.actions))
+    state = np.asarray(start)[None]
+    cost = 0.0
+    for action in actions:
+        state, step_cost = puzzle.next_states(state, np.asarray([action]))
+        cost += float(step_cost[0])
+    if cost > result.cost + 1e-6:
+        raise SearchError(f"shortening made a path of cost {result.cost} longer ({cost})")
+    states = validate_path(puzzle, start, actions, cost)
+    extra = {**result.extra, "found_actions": list(result.actions), "found_cost": float(result.cost)}
+    return dataclasses.replace(result, actions=actions, cost=cost, states=states, extra=extra)
 
 
 def check_arguments(batch_size: int, weight: float) -> None:
