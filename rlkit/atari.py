@@ -6,8 +6,10 @@ at reset, up to 30 no-op actions at reset, FIRE at reset for games that need it,
 0.25 (the v5 protocol, Machado et al., 2018), optional episodic life. Rewards are clipped to their sign for
 training only; episode statistics and evaluation report raw game scores.
 
-The Gymnasium wrapper path (``AtariPreprocessing`` + ``FrameStackObservation``) is the fallback for a single env:
-evaluation, video (it can render RGB frames), and any setting the native env lacks. It needs opencv
+Evaluation plays one game on the same native env (``NativeAtariEnv``), so an agent is judged on exactly the frames
+it learnt from. The Gymnasium wrapper path (``AtariPreprocessing`` + ``FrameStackObservation``) is the fallback:
+video (it can render RGB frames; its frames differ from the native env's in a few pixels of a moving object, since
+the two pipelines cut the frame-skip cycle at different points) and ``native: false``. It needs opencv
 (``pip install 'rlkit[atari]'``).
 """
 
@@ -17,6 +19,7 @@ import re
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from rlkit.errors import EnvError, did_you_mean
 
@@ -61,12 +64,15 @@ def make_atari_vector(env_id: str, num_envs: int, options: Any) -> gym.vector.Ve
 
 
 def make_atari_env(env_id: str, options: Any, training: bool = False, render_mode: str | None = None) -> gym.Env:
-    """One preprocessed Atari env on Gymnasium wrappers (frames as the native env gives them).
+    """One preprocessed Atari env: the native env's single game (``NativeAtariEnv``) for evaluation without video,
+    else Gymnasium wrappers.
 
     With ``training=False`` (evaluation) there is no episodic life, so returns are whole-game scores; where training
     used episodic life with FIRE reset, each new life still starts with FIRE as every training episode did (the
     agent never learnt to press it, and games such as Breakout would otherwise wait until the frame cap).
     """
+    if options.native and not training and render_mode is None:
+        return NativeAtariEnv(env_id, options)
     ale_py = _import_ale()
     gym.register_envs(ale_py)
     try:
@@ -85,6 +91,48 @@ def make_atari_env(env_id: str, options: Any, training: bool = False, render_mod
     if options.fire_reset and "FIRE" in env.unwrapped.get_action_meanings():
         env = FireReset(env, on_life_loss=not training and options.episodic_life)
     return gym.wrappers.FrameStackObservation(env, options.frame_stack, padding_type="zero")
+
+
+class NativeAtariEnv(gym.Env):
+    """One whole game on ale-py's native vector env: the frames, frame-skip phase, no-ops and FIRE at reset exactly
+    as training's ``make_atari_vector`` makes them (evaluation). Where training used episodic life with FIRE
+    reset, FIRE is also pressed after each lost life that does not end the game (its reward added to the step that
+    lost the life), as every training episode began with it. ``step`` returns the terminal frame of a finished game.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, env_id: str, options: Any):
+        whole_games = options.model_copy(update={"episodic_life": False})
+        self._vec = make_atari_vector(env_id, 1, whole_games)
+        self.observation_space = self._vec.single_observation_space
+        self.action_space = self._vec.single_action_space
+        names = [action.name for action in self._vec.ale.get_action_set()]
+        on_life_loss = options.fire_reset and options.episodic_life and "FIRE" in names
+        self._fire = names.index("FIRE") if on_life_loss else None
+        self._lives = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self._vec.reset(seed=seed)
+        self._lives = int(info["lives"][0])
+        return obs[0], {"lives": self._lives}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self._vec.step(np.asarray([action]))
+        total = float(reward[0])
+        lives = int(info["lives"][0])
+        if self._fire is not None and 0 < lives < self._lives and not (terminated[0] or truncated[0]):
+            obs, reward, terminated, truncated, info = self._vec.step(np.asarray([self._fire]))
+            total += float(reward[0])
+            lives = int(info["lives"][0])
+        self._lives = lives
+        if terminated[0] or truncated[0]:
+            obs = info["final_obs"]  # same-step autoreset: obs already holds the next game's first frame
+        return obs[0], total, bool(terminated[0]), bool(truncated[0]), {"lives": lives}
+
+    def close(self) -> None:
+        self._vec.close()
 
 
 class FireReset(gym.Wrapper):

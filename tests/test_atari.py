@@ -119,3 +119,21 @@ def test_evaluation_leaves_fire_to_the_agent_when_training_did_not_use_episodic_
         assert not (terminated or truncated)
     assert info["lives"] == 4  # the first ball was lost and nothing relaunched the next
     env.close()
+
+
+def test_evaluation_sees_the_frames_training_sees():
+    """The evaluation env preprocesses frames exactly as the training env (ale-py's native vector env) does: an
+    agent is judged on the observations it learnt from. Same seed, no no-ops or sticky actions, same actions."""
+    options = AtariConfig(sticky_actions=0.0, noop_max=0)
+    training = make_vec_env("ALE/Breakout-v5", 1, seed=0, atari=options)
+    evaluation = make_env("ALE/Breakout-v5", atari=options)
+    train_obs = training.reset(seed=0)[0]
+    eval_obs, _ = evaluation.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for step in range(60):
+        np.testing.assert_array_equal(eval_obs, train_obs, err_msg=f"frames differ at step {step}")
+        action = int(rng.integers(4))
+        train_obs = training.step(np.asarray([action])).obs[0]
+        eval_obs, *_ = evaluation.step(action)
+    training.close()
+    evaluation.close()
