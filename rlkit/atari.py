@@ -3,8 +3,10 @@
 Training uses ale-py's native ``AtariVectorEnv`` (C++ threads step all games in parallel and do the preprocessing
 there): 84x84 grayscale, frame skip 4 with max-pooling of the last two frames, a stack of 4 frames zero-padded
 at reset, up to 30 no-op actions at reset, FIRE at reset for games that need it, sticky actions with probability
-0.25 (the v5 protocol, Machado et al., 2018), optional episodic life. Rewards are clipped to their sign for
-training only; episode statistics and evaluation report raw game scores.
+0.25 (the v5 protocol, Machado et al., 2018), optional episodic life (``episodic_life``: the game restarts at each
+lost life, so training sees first lives only; ``terminal_on_life_loss``: a lost life is terminal for the learner
+and the game goes on, Dopamine's Atari 100k protocol, and the agent serves the next ball itself). Rewards are
+clipped to their sign for training only; episode statistics and evaluation report raw game scores.
 
 Evaluation plays one game on the same native env (``NativeAtariEnv``), so an agent is judged on exactly the frames
 it learnt from. The Gymnasium wrapper path (``AtariPreprocessing`` + ``FrameStackObservation``) is the fallback:
@@ -57,7 +59,7 @@ def make_atari_vector(env_id: str, num_envs: int, options: Any) -> gym.vector.Ve
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         img_height=84, img_width=84, grayscale=True, stack_num=options.frame_stack, frameskip=options.frame_skip,
         maxpool=True, noop_max=options.noop_max, use_fire_reset=options.fire_reset,
-        episodic_life=options.episodic_life, reward_clipping=False,
+        episodic_life=options.episodic_life, life_loss_info=options.terminal_on_life_loss, reward_clipping=False,
         repeat_action_probability=options.sticky_actions, full_action_space=options.full_action_space,
         max_num_frames_per_episode=options.max_episode_frames,
     )
@@ -103,7 +105,7 @@ class NativeAtariEnv(gym.Env):
     metadata: dict[str, Any] = {"render_modes": []}
 
     def __init__(self, env_id: str, options: Any):
-        whole_games = options.model_copy(update={"episodic_life": False})
+        whole_games = options.model_copy(update={"episodic_life": False, "terminal_on_life_loss": False})
         self._vec = make_atari_vector(env_id, 1, whole_games)
         self.observation_space = self._vec.single_observation_space
         self.action_space = self._vec.single_action_space

@@ -34,12 +34,24 @@ class AtariConfig(_Section):
     frame_stack: int = Field(4, ge=1, description="frames stacked into one observation (zero-padded at reset)")
     noop_max: int = Field(30, ge=0, description="up to this many no-op actions at reset")
     fire_reset: bool = Field(True, description="press FIRE at reset in games that need it")
-    episodic_life: bool = Field(False, description="end an episode at each life loss (training only; evaluation "
-                                "then presses FIRE at each new life, as every training episode began)")
+    episodic_life: bool = Field(False, description="end an episode at each life loss and restart the game (training "
+                                "only; evaluation then presses FIRE at each new life, as every training episode began)")
+    terminal_on_life_loss: bool = Field(False, description="a lost life is terminal for the learner and the game "
+                                        "goes on (Dopamine's Atari 100k protocol; training only, native env only)")
     sticky_actions: float = Field(0.25, ge=0.0, le=1.0, description="repeat-action probability (v5 protocol)")
     clip_rewards: bool = Field(True, description="clip training rewards to their sign; scores stay raw")
     full_action_space: bool = Field(False, description="all 18 actions instead of the game's minimal set")
     max_episode_frames: int = Field(108_000, ge=1, description="truncate an episode after this many frames")
+
+    @model_validator(mode="after")
+    def _life_loss(self) -> "AtariConfig":
+        if self.terminal_on_life_loss and self.episodic_life:
+            raise ValueError("terminal_on_life_loss and episodic_life exclude each other: the first goes on with the "
+                             "game after a lost life, the second restarts it; set one of them")
+        if self.terminal_on_life_loss and not self.native:
+            raise ValueError("terminal_on_life_loss needs ale-py's native env (env.atari.native: true): Gymnasium's "
+                             "vector wrappers restart the game at every terminal step")
+        return self
 
 
 class EnvConfig(_Section):

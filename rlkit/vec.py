@@ -140,10 +140,12 @@ class VecStep:
                 ended). On steps where no episode ended it is the same array object as `obs`: treat both as
                 read-only.
     rewards:    (N,) float32.
-    terminated: (N,) bool, the episode reached a terminal state (no bootstrapping).
+    terminated: (N,) bool, the episode reached a terminal state (no bootstrapping); with
+                ``env.atari.terminal_on_life_loss`` also a lost life, after which the game goes on (next_obs is then
+                obs, and the game's return keeps adding up).
     truncated:  (N,) bool, the episode was cut off (time limit); it still bootstraps from `next_obs`.
-    episodes:   (return, length) of each episode that finished on this step, in env order; return is the sum of
-                the raw rewards.
+    episodes:   (return, length) of each episode (whole game) that finished on this step, in env order; return is
+                the sum of the raw rewards.
     """
 
     obs: np.ndarray
@@ -180,6 +182,9 @@ class VecEnv:
         # float64 sums so long episodes of small rewards do not lose precision.
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        # Emulator frames into each env's game (ale-py reports them): a terminal step after which they go on
+        # counting ended a life, not the game (env.atari.terminal_on_life_loss).
+        self._game_frames = np.zeros(self.num_envs, dtype=np.int64)
         self._clip_rewards = clip_rewards
         self._pending: np.ndarray | None = None  # actions of a step started by step_async
         # How a step is split: ale-py's native env (send/recv), Gymnasium's AsyncVectorEnv, or not at all.
@@ -202,9 +207,10 @@ class VecEnv:
             seed = int(seed)
             self.action_space.seed(seed)
             self._vec.action_space.seed(seed)
-        obs, _ = self._vec.reset(seed=seed)
+        obs, infos = self._vec.reset(seed=seed)
         self._returns[:] = 0.0
         self._lengths[:] = 0
+        self._game_frames[:] = _game_frames(infos, self.num_envs)
         return self.obs_space.pack(obs)
 
     def step(self, actions: np.ndarray) -> VecStep:
@@ -237,7 +243,12 @@ class VecEnv:
             obs, rewards, terminated, truncated, infos = self._vec.step(actions)
         self._returns += rewards
         self._lengths += 1
-        done = terminated | truncated
+        frames = _game_frames(infos, self.num_envs)
+        # A lost life that is terminal for the learner while the game goes on: no reset, so obs is the successor
+        # (ale-py's final_obs is not for these) and the game's return keeps adding up.
+        life_lost = terminated & ~truncated & (frames > self._game_frames)
+        self._game_frames = frames
+        done = (terminated | truncated) & ~life_lost
         obs = next_obs = self.obs_space.pack(obs)
         episodes: list[tuple[float, int]] = []
         if done.any():
@@ -268,6 +279,12 @@ class VecEnv:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _game_frames(infos: Any, count: int) -> np.ndarray:
+    """(N,) emulator frames into each env's current game where the env reports them (ale-py), else zeros."""
+    frames = infos.get("episode_frame_number") if isinstance(infos, dict) else None
+    return np.zeros(count, dtype=np.int64) if frames is None else np.asarray(frames, dtype=np.int64).copy()
 
 
 def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:

@@ -137,3 +137,38 @@ def test_evaluation_sees_the_frames_training_sees():
         eval_obs, *_ = evaluation.step(action)
     training.close()
     evaluation.close()
+
+
+def test_terminal_on_life_loss_signals_the_end_of_a_life_and_the_game_goes_on():
+    """Dopamine's Atari 100k protocol: a lost life is terminal for the learner but the game continues (the next
+    life starts where the last one ended, with one life fewer), unlike episodic_life, which restarts the game."""
+    def noop_steps(options, steps=200):
+        vec = make_vec_env("ALE/Breakout-v5", 1, seed=0, atari=options)
+        obs = vec.reset(seed=0)
+        terminal, games, successors = 0, 0, []
+        for _ in range(steps):  # NOOP: only a reset serves a ball
+            step = vec.step(np.asarray([0]))
+            if step.terminated[0]:
+                terminal += 1
+                successors.append(np.array_equal(step.next_obs[0][:-1], obs[0][1:]))
+            games += len(step.episodes)
+            obs = step.obs
+        vec.close()
+        return terminal, games, successors
+
+    # the game goes on, nothing serves the next ball: one life lost in 200 steps, no game over, and the
+    # terminal transition's next_obs is the true successor (the frame stack shifted by one)
+    terminal, games, successors = noop_steps(AtariConfig(terminal_on_life_loss=True, sticky_actions=0.0))
+    assert (terminal, games, successors) == (1, 0, [True])
+    # a restarted game serves a new ball each time (FIRE at reset): a life, and a game, lost every ~20 steps
+    terminal, games, _ = noop_steps(AtariConfig(episodic_life=True, sticky_actions=0.0))
+    assert terminal >= 8 and games == terminal
+
+
+def test_terminal_on_life_loss_needs_the_native_env_and_excludes_episodic_life():
+    from rlkit.errors import ConfigError
+
+    with pytest.raises((ConfigError, ValueError), match="terminal_on_life_loss"):
+        AtariConfig(terminal_on_life_loss=True, episodic_life=True)
+    with pytest.raises((ConfigError, ValueError), match="terminal_on_life_loss"):
+        AtariConfig(terminal_on_life_loss=True, native=False)
