@@ -99,14 +99,10 @@ def shortened(puzzle: Any, start: np.ndarray, result: SearchResult) -> SearchRes
     if not result.solved:
         return result
     actions = puzzle.shorten_path(np.asarray(start), list(result.actions))
-    state = np.asarray(start)[None]
-    cost = 0.0
-    for action in actions:
-        state, step_cost = puzzle.next_states(state, np.asarray([action]))
-        cost += float(step_cost[0])
+    cost = float(np.asarray(puzzle.action_costs, dtype=np.float64)[np.asarray(actions, dtype=np.int64)].sum())
     if cost > result.cost + 1e-6:
         raise SearchError(f"shortening made a path of cost {result.cost} longer ({cost})")
-    states = validate_path(puzzle, start, actions, cost)
+    states = validate_path(puzzle, start, actions, cost)  # the one replay: the goal, and the cost step by step
     extra = {**result.extra, "found_actions": list(result.actions), "found_cost": float(result.cost)}
     return dataclasses.replace(result, actions=actions, cost=cost, states=states, extra=extra)
 
