@@ -121,7 +121,17 @@ class NativeAtariEnv(gym.Env):
         return obs[0], {"lives": self._lives}
 
     def step(self, action):
-        obs, reward, terminated, truncated, info = self._vec.step(np.asarray([action]))
+        self.step_async(action)
+        return self.step_wait()
+
+    def step_async(self, action) -> None:
+        """Start a step in ale-py's C++ thread (the first half of ``step``): evaluation starts every game's step
+        before it waits for any (``rlkit.training.evaluate.run_episodes``)."""
+        self._vec.send(np.asarray([action]))
+
+    def step_wait(self):
+        """Finish the step ``step_async`` started; returns what ``step`` returns."""
+        obs, reward, terminated, truncated, info = self._vec.recv()
         total = float(reward[0])
         lives = int(info["lives"][0])
         if self._fire is not None and 0 < lives < self._lives and not (terminated[0] or truncated[0]):

@@ -2,7 +2,7 @@
 
     rlkit train CONFIG [key=value ...]            train a new run from a YAML preset with dotted overrides
     rlkit train --resume RUN_DIR [key=value ...]  continue a run from its latest checkpoint
-    rlkit eval CKPT [--env ID] [--episodes N] [--video DIR] [--seed S] [--epsilon E]
+    rlkit eval CKPT [--env ID] [--episodes N] [--envs K] [--video DIR] [--seed S] [--epsilon E]
     rlkit plot RUN_DIR... [--out PNG] [--title T]   learning curves (mean and spread over seeds)
     rlkit solve [--checkpoint CKPT] [--puzzle P] (--scramble N | --state S) [--batch B] [--weight W] [--algo A]
     rlkit export CKPT --format onnx [--quantize int8|ternary] [--out PATH]   a torch-free policy + parity check
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=0, help="episode k is reset with seed+k (default 0)")
     evaluate.add_argument("--epsilon", type=_number(float, 0.0, 1.0), default=0.0, help="random-action probability (default 0)")
     evaluate.add_argument("--device", type=_device, default="cpu", help="torch device (default cpu)")
+    evaluate.add_argument("--envs", type=_number(int, 1, COUNT_MAX), default=1,
+                          help="env copies playing the episodes side by side, one batched forward per step; "
+                               "the same returns (default 1)")
 
     plot = commands.add_parser("plot", help="draw learning curves from run directories",
                                description="Greedy evaluation return vs env steps; runs named NAME-seedN share a "
@@ -327,7 +330,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
 
     result = evaluate_checkpoint(args.checkpoint, args.env, args.episodes, args.video, args.seed, args.epsilon,
-                                 args.device)
+                                 args.device, args.envs)
     print(f"{result.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {len(result.returns)} episodes "
           f"(min {result.returns.min():.1f}, max {result.returns.max():.1f})")
     if result.video_dir:

@@ -239,6 +239,8 @@ class TrainConfig(_Section):
     gradient_steps: int = Field(1, ge=1, description="gradient updates per training phase")
     eval_every: int = Field(10_000, ge=0, description="env steps between greedy evaluations; 0 disables")
     eval_episodes: int = Field(10, ge=1, description="episodes per greedy evaluation")
+    eval_envs: int = Field(1, ge=1, description="env copies playing an evaluation's episodes side by side (batched "
+                                                "greedy actions; the same returns)")
     checkpoint_every: int = Field(10_000, ge=0, description="env steps between checkpoints; 0: only the final one")
     target_return: Optional[float] = Field(None, description="stop early once a greedy evaluation reaches this mean")
     log_every: int = Field(1_000, ge=1, description="env steps between TensorBoard scalar writes")

@@ -68,11 +68,16 @@ def test_atari_training_smoke(tmp_path):
     config = fast_config(tmp_path / "run", "env.id=ALE/Pong-v5", "env.num_envs=2", "agent.net.torso=nature_cnn",
                          "agent.name=double_dueling_dqn", "agent.n_step=3", "replay.capacity=2000",
                          "train.total_steps=400", "train.learning_starts=200", "train.eval_every=0",
-                         "train.checkpoint_every=0", "env.atari.max_episode_frames=2000", "threads=1")
+                         "train.checkpoint_every=0", "env.atari.max_episode_frames=800", "threads=1")
     result = train(config, progress=False)
     assert result.steps == 400 and result.updates > 0
     evaluation = evaluate_checkpoint(result.checkpoint, episodes=1)  # the trainer left torch at 1 thread
     assert evaluation.lengths[0] > 0 and -21 <= evaluation.mean <= 21
+    # games played side by side (each stepping in its own ale-py thread) are the games played one after another
+    one = evaluate_checkpoint(result.checkpoint, episodes=3, epsilon=0.2, seed=1)
+    three = evaluate_checkpoint(result.checkpoint, episodes=3, epsilon=0.2, seed=1, envs=2)
+    assert np.array_equal(one.returns, three.returns) and np.array_equal(one.lengths, three.lengths)
+    assert len(set(one.returns)) > 1
 
 
 def test_breakout_eval_records_an_mp4(tmp_path, capsys):

@@ -22,7 +22,7 @@ from rlkit.errors import RlkitError, TrainingError
 from rlkit.threads import apply_threads
 from rlkit.training.loop import TrainResult, build_or_restore_agent, evaluate_greedily
 from rlkit.training.chores import Chores, start_run
-from rlkit.vec import make_env
+from rlkit.training.evaluate import make_eval_envs
 
 from .roles import ActorRole, ShardedReplay
 
@@ -53,8 +53,8 @@ class ApexDriver:
         self.step = self.updates = self.episodes = 0
         self.chores = Chores(config, run_dir, progress, resumed=checkpoint is not None, restart=restart)
         self.run_dir = self.chores.run_dir
-        self.eval_env = make_env(cfg.env.id, env_kwargs=cfg.env.kwargs, atari=cfg.env.atari,
-                                 action_mask=cfg.env.action_mask)
+        self.eval_envs = make_eval_envs(cfg.env, min(cfg.train.eval_envs, cfg.train.eval_episodes))
+        self.eval_env = self.eval_envs[0]  # the spaces come from it
         self.obs_space = self.eval_env.rlkit_obs_space
         self.obs_shape, self.obs_dtype = self.obs_space.shape, self.obs_space.dtype
         self.num_actions = int(self.eval_env.action_space.n)
@@ -272,7 +272,7 @@ class ApexDriver:
     # -- what the chores ask of a loop ------------------------------------------------------------------------------
     def evaluate_policy(self, writer: Any) -> tuple[float, float]:
         """The learner's greedy episodes on its own evaluation env, as in the env loop."""
-        return evaluate_greedily(self.config, self.agent, self.eval_env, writer, self.step)
+        return evaluate_greedily(self.config, self.agent, self.eval_envs, writer, self.step)
 
     def progress_line(self) -> str:
         recent = float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
@@ -287,7 +287,8 @@ class ApexDriver:
         return {"actor_restarts": self.actor_restarts}
 
     def close_resources(self) -> None:
-        self.eval_env.close()
+        for env in self.eval_envs:
+            env.close()
         if self._ray is None:
             for actor in self.actors:
                 actor.close()

@@ -109,31 +109,83 @@ def warm_start(agent: Any, path: str | Path, obs_shape: tuple[int, ...], num_act
     agent.target.load_state_dict(agent.online.state_dict())
 
 
-def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Play ``episodes`` full episodes with epsilon-greedy actions (greedy by default) on a single env.
+def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Play ``episodes`` full episodes with epsilon-greedy actions (greedy by default).
 
-    Episode k is reset with seed ``seed + k`` so evaluations are repeatable. Exploration (``epsilon`` > 0) draws
-    from an RNG of the evaluation's own, seeded by ``seed``, never from the agent's: how often a run evaluates
-    cannot change what its training explores. Returns (returns (episodes,) float64, lengths (episodes,) int64).
+    ``env`` is one env or a sequence of envs with the same spaces played side by side: each env takes the next
+    episode as soon as its last one ends, and the greedy actions of all the envs still playing come from one
+    batched ``agent.act`` (one forward instead of one per env). Episode k is reset with seed ``seed + k`` and
+    explores with an RNG of its own, seeded by ``(seed, k)`` and never the agent's (how often a run evaluates cannot
+    change what its training explores), so for an agent whose greedy action depends only on the observation the
+    results are the same for any number of envs. With one env, ``agent.act`` gets one observation at a time.
+    Returns (returns (episodes,) float64, lengths (episodes,) int64), in episode order.
     """
+    envs = list(env) if isinstance(env, (list, tuple)) else [env]
+    if not envs:
+        raise ValueError("run_episodes needs at least one env")
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
-    rng = np.random.default_rng([seed, 0x5EED])
-    num_actions = int(env.action_space.n)
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done = False
-        while not done:
-            if epsilon > 0 and rng.random() < epsilon:
-                legal = obs.get(MASK_KEY) if isinstance(obs, dict) else None
-                action = int(rng.choice(np.flatnonzero(legal)) if legal is not None else rng.integers(num_actions))
-            else:
-                action = agent.act(obs, 0.0)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            returns[episode] += float(reward)
-            lengths[episode] += 1
-            done = terminated or truncated
+    num_actions = int(envs[0].action_space.n)
+    playing: list[int | None] = [None] * len(envs)  # the episode each env plays, None once no episode is left
+    obs: list[Any] = [None] * len(envs)
+    rngs: list[np.random.Generator | None] = [None] * len(envs)
+    next_episode = 0
+
+    def start(i: int) -> None:
+        nonlocal next_episode
+        if next_episode >= episodes:
+            playing[i] = None
+            return
+        playing[i], next_episode = next_episode, next_episode + 1
+        obs[i], _ = envs[i].reset(seed=seed + playing[i])
+        rngs[i] = np.random.default_rng([seed, 0x5EED, playing[i]])
+
+    for i in range(len(envs)):
+        start(i)
+    while True:
+        active = [i for i in range(len(envs)) if playing[i] is not None]
+        if not active:
+            break
+        actions = {i: _random_action(rngs[i], obs[i], num_actions) for i in active
+                   if epsilon > 0 and rngs[i].random() < epsilon}
+        greedy = [i for i in active if i not in actions]
+        if len(envs) == 1 and greedy:
+            actions[0] = int(agent.act(obs[0], 0.0))
+        elif greedy:
+            chosen = agent.act(_stack([obs[i] for i in greedy]), 0.0)
+            actions.update(zip(greedy, (int(a) for a in chosen)))
+        # envs that step in threads of their own (Atari: NativeAtariEnv) all start before any is waited for
+        concurrent = {i for i in active if callable(getattr(envs[i], "step_async", None))} if len(envs) > 1 else ()
+        for i in concurrent:
+            envs[i].step_async(actions[i])
+        for i in active:
+            outcome = envs[i].step_wait() if i in concurrent else envs[i].step(actions[i])
+            obs[i], reward, terminated, truncated, _ = outcome
+            returns[playing[i]] += float(reward)
+            lengths[playing[i]] += 1
+            if terminated or truncated:
+                start(i)
     return returns, lengths
+
+
+def _random_action(rng: np.random.Generator, obs: Any, num_actions: int) -> int:
+    """A uniformly random action, among the legal ones where the observation carries a mask."""
+    legal = obs.get(MASK_KEY) if isinstance(obs, dict) else None
+    return int(rng.choice(np.flatnonzero(legal)) if legal is not None else rng.integers(num_actions))
+
+
+def _stack(observations: list[Any]) -> Any:
+    """A batch from single observations: (B, *obs_shape), or a dict of such batches for Dict observations."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    return np.stack(observations)
+
+
+def make_eval_envs(env_cfg: Any, count: int) -> list[Any]:
+    """``count`` evaluation envs of an ``EnvConfig`` (whole games for Atari), for ``run_episodes``."""
+    return [make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari, action_mask=env_cfg.action_mask)
+            for _ in range(count)]
 
 
 def evaluate_checkpoint(
@@ -144,14 +196,19 @@ def evaluate_checkpoint(
     seed: int = 0,
     epsilon: float = 0.0,
     device: str = "cpu",
+    envs: int = 1,
 ) -> EvalResult:
     """Evaluate a checkpoint greedily on its own env or on ``env_id`` (any env with matching spaces).
 
     ``env_id`` may be ``module:EnvId``; the module is imported so it can register the env. With ``video_dir`` the
-    first episode is recorded as an mp4 there (needs moviepy: ``pip install 'rlkit[video]'``).
+    first episode is recorded as an mp4 there (needs moviepy: ``pip install 'rlkit[video]'``). ``envs`` copies of
+    the env play the episodes side by side with batched greedy actions (``run_episodes``): the same returns, in
+    less time where one forward per env step dominates (100 Atari games).
     """
     if episodes < 1:
         raise RlkitError(f"--episodes must be >= 1, got {episodes}")
+    if envs < 1:
+        raise RlkitError(f"--envs must be >= 1, got {envs}")
     if video_dir is not None:
         claim_output(video_dir, "video", force=True, directory=True)
         # Off-screen rendering needs no sound or window; without these SDL (pygame) complains about
@@ -162,17 +219,21 @@ def evaluate_checkpoint(
     agent, config = agent_from_checkpoint(payload, device)
     env_id = env_id or config.env.id
     same_env = env_id == config.env.id
-    env = make_env(env_id, render_mode="rgb_array" if video_dir else None,
-                   env_kwargs=config.env.kwargs if same_env else None, atari=config.env.atari,
-                   action_mask=config.env.action_mask if same_env else "auto")
+    played: list[Any] = []
     try:
-        _check_compatible(env, payload["spaces"], env_id)
+        # every copy renders when one records, so that all of them play on the same frames (Atari: rlkit/atari.py)
+        for _ in range(min(envs, episodes)):
+            played.append(make_env(env_id, render_mode="rgb_array" if video_dir else None,
+                                   env_kwargs=config.env.kwargs if same_env else None, atari=config.env.atari,
+                                   action_mask=config.env.action_mask if same_env else "auto"))
+        _check_compatible(played[0], payload["spaces"], env_id)
         if video_dir is not None:
-            env = _record_video(env, Path(video_dir))
+            played[0] = _record_video(played[0], Path(video_dir))  # env 0 plays episode 0
         with torch.inference_mode():
-            returns, lengths = run_episodes(agent, env, episodes, epsilon, seed)
+            returns, lengths = run_episodes(agent, played, episodes, epsilon, seed)
     finally:
-        env.close()
+        for env in played:
+            env.close()
     return EvalResult(returns, lengths, env_id, str(video_dir) if video_dir else None)
 
 

@@ -23,13 +23,13 @@ from rlkit.agents.registry import build_agent
 from rlkit.config import Config, config_to_dict
 from rlkit.errors import ActionMaskError
 from rlkit.spaces import ObsSpace
-from rlkit.training.evaluate import agent_from_checkpoint, run_episodes, warm_start
+from rlkit.training.evaluate import agent_from_checkpoint, make_eval_envs, run_episodes, warm_start
 from rlkit.replay import build_replay, read_replay_step, saved_storage
 from rlkit.seeding import eval_seed, train_env_seed
 from rlkit.threads import apply_threads
 from rlkit.training.chores import Chores, start_run
 from rlkit.training.schedules import epsilon_at
-from rlkit.vec import make_env, make_vec_env
+from rlkit.vec import make_vec_env
 
 
 @dataclass
@@ -77,8 +77,7 @@ class EnvLoop:
         config, seed, env_cfg = self.config, self.config.seed, self.config.env
         self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, seed, env_cfg.vectorization, env_cfg.kwargs,
                                 env_cfg.atari, env_cfg.action_mask)
-        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari,
-                                 action_mask=env_cfg.action_mask)
+        self.eval_envs = make_eval_envs(env_cfg, min(config.train.eval_envs, config.train.eval_episodes))
         replay, storage = config.replay, config.replay.storage
         if checkpoint is not None and storage == "auto":  # keep the storage the saved replay was written with
             storage = saved_storage(self.chores.checkpoint_dir / "replay.npz") or storage
@@ -181,7 +180,7 @@ class EnvLoop:
     # -- what the chores ask of a loop --------------------------------------------------------------------------
     def evaluate_policy(self, writer: Any) -> tuple[float, float]:
         """Greedy episodes on the evaluation env (see ``evaluate_greedily``)."""
-        return evaluate_greedily(self.config, self.agent, self.eval_env, writer, self.step)
+        return evaluate_greedily(self.config, self.agent, self.eval_envs, writer, self.step)
 
     def progress_line(self) -> str:
         return episode_progress(self.episodes, self.recent_returns, self.chores.last_eval)
@@ -201,7 +200,8 @@ class EnvLoop:
 
     def close_resources(self) -> None:
         self.env.close()
-        self.eval_env.close()
+        for env in self.eval_envs:
+            env.close()
 
     # -- pieces ---------------------------------------------------------------------------------------------------
     def _recent(self) -> float:
@@ -234,13 +234,13 @@ def build_or_restore_agent(config: Config, checkpoint: dict[str, Any] | None, ob
     return agent
 
 
-def evaluate_greedily(config: Config, agent: Any, eval_env: Any, writer: Any, step: int) -> tuple[float, float]:
-    """``train.eval_episodes`` episodes on ``eval_env`` with ``exploration.eval_epsilon``, seeded away from the
+def evaluate_greedily(config: Config, agent: Any, eval_envs: Any, writer: Any, step: int) -> tuple[float, float]:
+    """``train.eval_episodes`` episodes on ``eval_envs`` (side by side) with ``exploration.eval_epsilon``, seeded away from the
     training envs (rlkit/seeding.py); logs eval/* at ``step``; returns (mean, std) return."""
     exploring, agent.exploring = agent.exploring, False  # greedy: the mean weights
     try:
         with torch.inference_mode():
-            returns, lengths = run_episodes(agent, eval_env, config.train.eval_episodes,
+            returns, lengths = run_episodes(agent, eval_envs, config.train.eval_episodes,
                                             config.exploration.eval_epsilon, eval_seed(config.seed))
     finally:
         agent.exploring = exploring

@@ -25,8 +25,9 @@ from rlkit.threads import apply_threads
 from rlkit.training.chores import Chores, start_run
 from rlkit.training.loop import (TrainResult, act_or_explain, build_or_restore_agent, env_spaces, episode_progress,
                                  evaluate_greedily, mean_or_nan)
+from rlkit.training.evaluate import make_eval_envs
 from rlkit.training.schedules import epsilon_at
-from rlkit.vec import make_env, make_vec_env
+from rlkit.vec import make_vec_env
 
 
 class PQNLoop:
@@ -42,8 +43,7 @@ class PQNLoop:
         env_cfg = config.env
         self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, config.seed, env_cfg.vectorization, env_cfg.kwargs,
                                 env_cfg.atari, env_cfg.action_mask)
-        self.eval_env = make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari,
-                                 action_mask=env_cfg.action_mask)
+        self.eval_envs = make_eval_envs(env_cfg, min(config.train.eval_envs, config.train.eval_episodes))
         self.agent = build_or_restore_agent(config, checkpoint, self.env.obs_shape, self.env.obs_dtype,
                                             self.env.num_actions, self.device, self.env.obs_space)
         rollout = config.pqn.rollout_steps * self.env.num_envs
@@ -135,7 +135,7 @@ class PQNLoop:
 
     # -- what the chores ask of a loop ------------------------------------------------------------------------------
     def evaluate_policy(self, writer: Any) -> tuple[float, float]:
-        return evaluate_greedily(self.config, self.agent, self.eval_env, writer, self.step)
+        return evaluate_greedily(self.config, self.agent, self.eval_envs, writer, self.step)
 
     def progress_line(self) -> str:
         return episode_progress(self.episodes, self.recent_returns, self.chores.last_eval)
@@ -149,7 +149,8 @@ class PQNLoop:
 
     def close_resources(self) -> None:
         self.env.close()
-        self.eval_env.close()
+        for env in self.eval_envs:
+            env.close()
 
 
 class _RolloutArrays:
