@@ -8,6 +8,7 @@ than its default on this kind of machine, so the comparison does not handicap it
 
     python scripts/bench_family.py                         # both envs, 3 seeds
     python scripts/bench_family.py --envs CartPole-v1 --seeds 5
+    python scripts/bench_family.py --envs Acrobot-v1 --seeds 4 --first-seed 2   # seeds 2-5, after a --seeds 2 run
     python scripts/bench_family.py --floor                 # rlkit's update against a bare PyTorch one, no env
 
 ``--floor`` times rlkit's ``agent.update`` (on the path ``agent.compile=auto`` picks, and eager) on a fixed batch
@@ -175,7 +176,8 @@ def floor(env_id: str, rounds: int = 3, updates: int = 300) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", nargs="+", default=list(ZOO), choices=list(ZOO))
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per env (0, 1, ...)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per env (--first-seed, the next, ...)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (to add seeds to an earlier run)")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="fraction of the zoo's budget (smoke runs)")
     parser.add_argument("--floor", action="store_true", help="time rlkit's update against a bare PyTorch one")
     args = parser.parse_args()
@@ -191,7 +193,7 @@ def main() -> None:
         return
     rows: dict[str, dict[str, list[dict]]] = {env: {"rlkit": [], "sb3": []} for env in args.envs}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for env_id in args.envs:
                 steps = max(int(ZOO[env_id]["steps"] * args.steps_scale), 1_000)
                 order = ("rlkit", "sb3") if seed % 2 == 0 else ("sb3", "rlkit")
@@ -202,7 +204,9 @@ def main() -> None:
                     rows[env_id][name].append(row)
                     print(f"{env_id} seed {seed} {name}: {row['steps_per_second']:,.0f} steps/s, "
                           f"return {row['return']:.1f}", file=sys.stderr, flush=True)
-    print(f"\nQR-DQN, RL-Zoo hyperparameters, {args.seeds} seed(s), torch {torch.__version__}, 1 thread each\n")
+    last = args.first_seed + args.seeds - 1
+    seeds = f"seeds {args.first_seed}-{last}" if args.seeds > 1 else f"seed {args.first_seed}"
+    print(f"\nQR-DQN, RL-Zoo hyperparameters, {seeds}, torch {torch.__version__}, 1 thread each\n")
     print("| env | library | updates | env steps/s (median) | rlkit / sb3-contrib (median of pairs) | "
           "greedy return, 20 ep: mean over seeds (per seed) |")
     print("|---|---|---|---|---|---|")

@@ -7,13 +7,17 @@ MinAtar settings (128 envs x 32 steps, 2 epochs x 32 minibatches, lr 5e-4, lambd
 +- std over seeds, and the wall-clock per run) and one learning-curve PNG per game.
 
     python scripts/family_study.py --seeds 3 --jobs 2                  # the whole study (about 6 CPU-hours)
-    python scripts/family_study.py --games Breakout --seeds 1 --steps 20000   # a quick look
+    python scripts/family_study.py --games Breakout --seeds 1 --steps 20000 \
+        --records runs/quick/records --workdir runs/quick --out runs/quick      # a quick look at another budget
 
 The study is resumable across machines and sessions: each finished run leaves a small record under --records
 (default docs/family_study_runs/<game>/<variant>-seed<k>.json: its evaluation curve, training seconds, env-step
 budget and the commit it ran at), which is committed with the docs; a run with a record at the same budget is not
 trained again, a finished run directory without one gets one, an unfinished run is started again. The table and
-plots are drawn from the records. Runs execute in ``--jobs`` worker processes with one torch thread each.
+plots are drawn from the records. Records and runs are named by game, variant and seed, so a study at another
+``--steps`` needs its own ``--records`` and ``--workdir`` (and ``--out``): the script refuses (exit 2) rather than
+overwrite a record or reuse a run of another budget. Runs execute in ``--jobs`` worker processes with one torch
+thread each.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -74,13 +79,37 @@ def read_record(path: Path, steps: int) -> dict | None:
     return record if record.get("budget") == steps else None
 
 
+def run_dir_of(workdir: str, game: str, variant: str, seed: int) -> Path:
+    return Path(workdir) / game / f"{variant}-seed{seed}"
+
+
+def budget_clash(game: str, variant: str, seed: int, steps: int, workdir: str, records: str) -> str | None:
+    """Why this run's record or run directory belongs to a study at another env-step budget, or None.
+
+    Both are named by game, variant and seed only, so a study at another ``--steps`` pointed at the same folders
+    would overwrite the record or pass the other budget's run off as its own."""
+    path = record_path(records, game, variant, seed)
+    if path.exists():
+        budget = json.loads(path.read_text()).get("budget")
+        if budget != steps:
+            return (f"{path} is a run of {budget:,} env steps, not --steps {steps:,}; pass another --records "
+                    "(and --workdir) for a study at another budget")
+    config = run_dir_of(workdir, game, variant, seed) / "config.yaml"
+    if config.exists():
+        budget = (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("total_steps")
+        if budget != steps:
+            return (f"{config.parent} is a run of {budget:,} env steps, not --steps {steps:,}; pass another "
+                    "--workdir for a study at another budget")
+    return None
+
+
 def run_one(game: str, variant: str, seed: int, steps: int, workdir: str, records: str, at: str) -> dict:
     """Train one (game, variant, seed), or reuse its record or its finished run directory; returns the record."""
     path = record_path(records, game, variant, seed)
     record = read_record(path, steps)
     if record is not None:
         return record
-    run_dir = Path(workdir) / game / f"{variant}-seed{seed}"
+    run_dir = run_dir_of(workdir, game, variant, seed)
     done = run_dir / "study.json"
     if (run_dir / "checkpoints" / "final.pt").exists() and done.exists():
         finished = json.loads(done.read_text())
@@ -130,6 +159,10 @@ def main() -> None:
     at = commit()
     jobs = [(game, variant, seed, args.steps, args.workdir, args.records, at)
             for seed in range(args.seeds) for game in games for variant in variants]
+    for game, variant, seed, *_ in jobs:
+        clash = budget_clash(game, variant, seed, args.steps, args.workdir, args.records)
+        if clash:
+            parser.error(clash)
     started = time.perf_counter()
     runs: dict[tuple[str, str], list[dict]] = {}
     # one job runs in this process (no worker to start, and a record's reuse can be tested)

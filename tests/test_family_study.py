@@ -48,6 +48,26 @@ def test_records_are_written_and_reused_without_the_run_directories(tmp_path, mo
     assert (tmp_path / "out" / "family_study.md").exists()
     assert not (tmp_path / "runs" / "Breakout").exists()
 
-    # a record at another budget is not reused
-    with pytest.raises(AssertionError, match="trained again"):
+
+def test_a_study_at_another_budget_leaves_the_records_and_runs_of_this_one_alone(tmp_path, monkeypatch, capsys):
+    """Records and run directories are named by game, variant and seed: a study at another --steps into the same
+    folders must neither overwrite a record nor pass a run trained at another budget off as its own."""
+    study = load_study()
+    run_study(study, monkeypatch, tmp_path, steps=1000)
+    record_file = tmp_path / "records" / "Breakout" / "dqn-seed0.json"
+    before = record_file.read_text()
+    with pytest.raises(SystemExit) as exit_info:
         run_study(study, monkeypatch, tmp_path, steps=2000)
+    assert exit_info.value.code == 2 and "--records" in capsys.readouterr().err
+    assert record_file.read_text() == before
+
+    # new records, but the run directory of the 1,000-step study is still in --workdir
+    argv = ["family_study.py", "--games", "Breakout", "--variants", "dqn", "--seeds", "1", "--steps", "2000",
+            "--jobs", "1", "--workdir", str(tmp_path / "runs"), "--records", str(tmp_path / "records2000"),
+            "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        study.main()
+    assert exit_info.value.code == 2 and "--workdir" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "Breakout" / "dqn-seed0" / "checkpoints" / "final.pt").exists()
+    assert not (tmp_path / "records2000" / "Breakout" / "dqn-seed0.json").exists()
