@@ -14,8 +14,8 @@ from rlkit.vec import make_env
 
 
 class LeanPolicy:
-    """Pushes the cart towards the pole's lean, a weak policy (a greedy action that depends only on the observation); records the
-    batch sizes it is asked for."""
+    """Pushes the cart towards the pole's lean: a weak policy whose greedy action depends only on the observation.
+    Records the batch sizes it is asked for."""
 
     def __init__(self):
         self.batches: list[int] = []

@@ -18,9 +18,9 @@ def load_study():
     return module
 
 
-def run_study(study, monkeypatch, tmp_path, steps):
+def run_study(study, monkeypatch, tmp_path, steps, records="records"):
     argv = ["family_study.py", "--games", "Breakout", "--variants", "dqn", "--seeds", "1", "--steps", str(steps),
-            "--jobs", "1", "--workdir", str(tmp_path / "runs"), "--records", str(tmp_path / "records"),
+            "--jobs", "1", "--workdir", str(tmp_path / "runs"), "--records", str(tmp_path / records),
             "--out", str(tmp_path / "out")]
     monkeypatch.setattr(sys, "argv", argv)
     study.main()
@@ -62,12 +62,8 @@ def test_a_study_at_another_budget_leaves_the_records_and_runs_of_this_one_alone
     assert record_file.read_text() == before
 
     # new records, but the run directory of the 1,000-step study is still in --workdir
-    argv = ["family_study.py", "--games", "Breakout", "--variants", "dqn", "--seeds", "1", "--steps", "2000",
-            "--jobs", "1", "--workdir", str(tmp_path / "runs"), "--records", str(tmp_path / "records2000"),
-            "--out", str(tmp_path / "out")]
-    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
-        study.main()
+        run_study(study, monkeypatch, tmp_path, steps=2000, records="records2000")
     assert exit_info.value.code == 2 and "--workdir" in capsys.readouterr().err
     assert (tmp_path / "runs" / "Breakout" / "dqn-seed0" / "checkpoints" / "final.pt").exists()
     assert not (tmp_path / "records2000" / "Breakout" / "dqn-seed0.json").exists()

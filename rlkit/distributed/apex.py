@@ -53,7 +53,7 @@ class ApexDriver:
         self.step = self.updates = self.episodes = 0
         self.chores = Chores(config, run_dir, progress, resumed=checkpoint is not None, restart=restart)
         self.run_dir = self.chores.run_dir
-        self.eval_envs = make_eval_envs(cfg.env, min(cfg.train.eval_envs, cfg.train.eval_episodes))
+        self.eval_envs = make_eval_envs(config)
         self.eval_env = self.eval_envs[0]  # the spaces come from it
         self.obs_space = self.eval_env.rlkit_obs_space
         self.obs_shape, self.obs_dtype = self.obs_space.shape, self.obs_space.dtype

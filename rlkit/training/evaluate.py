@@ -141,6 +141,9 @@ def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0,
         obs[i], _ = envs[i].reset(seed=seed + playing[i])
         rngs[i] = np.random.default_rng([seed, 0x5EED, playing[i]])
 
+    # envs that step in threads of their own (Atari: NativeAtariEnv) all start their step before any is waited for
+    concurrent = ({i for i, one in enumerate(envs) if callable(getattr(one, "step_async", None))}
+                  if len(envs) > 1 else set())
     for i in range(len(envs)):
         start(i)
     while True:
@@ -155,10 +158,9 @@ def run_episodes(agent: Any, env: Any, episodes: int, epsilon: float = 0.0,
         elif greedy:
             chosen = agent.act(_stack([obs[i] for i in greedy]), 0.0)
             actions.update(zip(greedy, (int(a) for a in chosen)))
-        # envs that step in threads of their own (Atari: NativeAtariEnv) all start before any is waited for
-        concurrent = {i for i in active if callable(getattr(envs[i], "step_async", None))} if len(envs) > 1 else ()
-        for i in concurrent:
-            envs[i].step_async(actions[i])
+        for i in active:
+            if i in concurrent:
+                envs[i].step_async(actions[i])
         for i in active:
             outcome = envs[i].step_wait() if i in concurrent else envs[i].step(actions[i])
             obs[i], reward, terminated, truncated, _ = outcome
@@ -182,8 +184,10 @@ def _stack(observations: list[Any]) -> Any:
     return np.stack(observations)
 
 
-def make_eval_envs(env_cfg: Any, count: int) -> list[Any]:
-    """``count`` evaluation envs of an ``EnvConfig`` (whole games for Atari), for ``run_episodes``."""
+def make_eval_envs(config: Config) -> list[Any]:
+    """A training run's evaluation envs (whole games for Atari), for ``run_episodes``: ``train.eval_envs`` copies of
+    ``config.env``, never more than the ``train.eval_episodes`` they share."""
+    env_cfg, count = config.env, min(config.train.eval_envs, config.train.eval_episodes)
     return [make_env(env_cfg.id, env_kwargs=env_cfg.kwargs, atari=env_cfg.atari, action_mask=env_cfg.action_mask)
             for _ in range(count)]
 

@@ -77,7 +77,7 @@ class EnvLoop:
         config, seed, env_cfg = self.config, self.config.seed, self.config.env
         self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, seed, env_cfg.vectorization, env_cfg.kwargs,
                                 env_cfg.atari, env_cfg.action_mask)
-        self.eval_envs = make_eval_envs(env_cfg, min(config.train.eval_envs, config.train.eval_episodes))
+        self.eval_envs = make_eval_envs(config)
         replay, storage = config.replay, config.replay.storage
         if checkpoint is not None and storage == "auto":  # keep the storage the saved replay was written with
             storage = saved_storage(self.chores.checkpoint_dir / "replay.npz") or storage
@@ -234,9 +234,10 @@ def build_or_restore_agent(config: Config, checkpoint: dict[str, Any] | None, ob
     return agent
 
 
-def evaluate_greedily(config: Config, agent: Any, eval_envs: Any, writer: Any, step: int) -> tuple[float, float]:
-    """``train.eval_episodes`` episodes on ``eval_envs`` (side by side) with ``exploration.eval_epsilon``, seeded away from the
-    training envs (rlkit/seeding.py); logs eval/* at ``step``; returns (mean, std) return."""
+def evaluate_greedily(config: Config, agent: Any, eval_envs: Any, writer: Any,
+                      step: int) -> tuple[float, float]:
+    """``train.eval_episodes`` episodes on ``eval_envs`` (played side by side) with ``exploration.eval_epsilon``,
+    seeded away from the training envs (rlkit/seeding.py); logs eval/* at ``step``; returns (mean, std) return."""
     exploring, agent.exploring = agent.exploring, False  # greedy: the mean weights
     try:
         with torch.inference_mode():

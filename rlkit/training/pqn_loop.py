@@ -43,7 +43,7 @@ class PQNLoop:
         env_cfg = config.env
         self.env = make_vec_env(env_cfg.id, env_cfg.num_envs, config.seed, env_cfg.vectorization, env_cfg.kwargs,
                                 env_cfg.atari, env_cfg.action_mask)
-        self.eval_envs = make_eval_envs(env_cfg, min(config.train.eval_envs, config.train.eval_episodes))
+        self.eval_envs = make_eval_envs(config)
         self.agent = build_or_restore_agent(config, checkpoint, self.env.obs_shape, self.env.obs_dtype,
                                             self.env.num_actions, self.device, self.env.obs_space)
         rollout = config.pqn.rollout_steps * self.env.num_envs
