@@ -316,6 +316,10 @@ class Config(_Section):
     threads: Union[int, str] = Field(
         "auto", description="torch intra-op CPU threads: auto (one for small networks, else the free cores: "
                             "rlkit/threads.py), N, or 0 for torch's default (one per core)")
+    allocator: Literal["retain", "system"] = Field(
+        "retain", description="retain: glibc keeps freed blocks up to 32 MiB for reuse, so each update's large "
+                              "tensors do not fault in fresh pages (rlkit/allocator.py; process-wide, from the "
+                              "run's start); system: the C allocator's defaults")
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     replay: ReplayConfig = Field(default_factory=ReplayConfig)

@@ -1,7 +1,8 @@
 """Training throughput of rlkit DQN vs Stable-Baselines3 DQN on CartPole-v1, and rlkit's sample efficiency.
 
-Default mode: both libraries train with RL-Zoo's tuned CartPole-v1 DQN hyperparameters, alternating in one
-process, and the script prints env steps/s for each, their ratio, and each agent's final greedy return over 20
+Default mode: both libraries train with RL-Zoo's tuned CartPole-v1 DQN hyperparameters, alternating, each run in
+a fresh process of its own (so what one library sets process-wide, torch threads or rlkit's ``allocator``, never
+reaches the other's run), and the script prints env steps/s for each, their ratio, and each agent's final greedy return over 20
 episodes. It also measures the compute floor in the same run: the same number of gradient updates (same network,
 batch, optimiser and clipping as rlkit) and batch-1 greedy action selections in plain PyTorch, with no env, no
 replay and no bookkeeping. rlkit's time over the floor's is the overhead it adds to the arithmetic. rlkit runs
@@ -17,7 +18,8 @@ over rounds.
 after learning starts, Adam, Huber, sticky actions, no episodic life for both): collection-only steps/s (before
 learning starts) and training steps/s for rlkit (native ale-py vector env, ``--atari-envs`` games at once) and SB3
 (its AtariWrapper, one env), and the floor: the same number of updates and batch-1 action selections in plain
-PyTorch.
+PyTorch. On a CPU, rlkit also runs with ``allocator=system`` (glibc's defaults, as the peer and the floor have):
+the row shows what retaining freed memory (rlkit/allocator.py) is worth in the loop.
 
     python scripts/bench_throughput.py --atari --atari-envs 4
     python scripts/bench_throughput.py --atari --device cuda     # the same on a GPU, plus a CUDA-graph row
@@ -31,6 +33,7 @@ every 1,000 steps) reaches a mean return of 475, for several seeds.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -56,6 +59,13 @@ ZOO = dict(lr=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1_000,
            net_arch=[256, 256], max_grad_norm=10.0)
 EVAL_EPISODES = 20
 EVAL_SEED = 10_000
+
+
+def in_own_process(function, *args):
+    """``function(*args)`` in a fresh spawned interpreter (its return value pickled back): each benchmarked run
+    starts from torch's defaults and the C allocator's, whatever an earlier run set process-wide."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
 
 
 def rlkit_zoo_overrides(steps: int, seed: int, run_dir: Path) -> list[str]:
@@ -95,7 +105,7 @@ def run_rlkit(steps: int, seed: int, workdir: Path, update_path: str = "auto") -
     seconds = result.seconds - result.eval_seconds
     agent = load_agent(result.checkpoint)
     return {"seconds": seconds, "steps": result.steps, "updates": result.updates,
-            "return": greedy_return(agent.act)}
+            "return": greedy_return(agent.act), "threads": torch.get_num_threads()}
 
 
 def run_sb3(steps: int, seed: int) -> dict:
@@ -174,11 +184,10 @@ def throughput(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(args.rounds):
             workdir = Path(tmp) / f"round{round_index}"
-            rows["rlkit"].append(run_rlkit(args.steps, args.seed + round_index, workdir))
-            rows["rlkit_eager"].append(run_rlkit(args.steps, args.seed + round_index, workdir, "off"))
-            rlkit_threads = torch.get_num_threads()  # what rlkit's `threads: auto` chose
-            torch.set_num_threads(default_threads)  # SB3 and the floor run with torch's default
-            rows["sb3"].append(run_sb3(args.steps, args.seed + round_index))
+            rows["rlkit"].append(in_own_process(run_rlkit, args.steps, args.seed + round_index, workdir))
+            rows["rlkit_eager"].append(in_own_process(run_rlkit, args.steps, args.seed + round_index, workdir, "off"))
+            rlkit_threads = rows["rlkit"][-1]["threads"]  # what rlkit's `threads: auto` chose
+            rows["sb3"].append(in_own_process(run_sb3, args.steps, args.seed + round_index))
             rows["floor"].append(run_floor(rows["rlkit"][-1]["updates"], args.steps, args.seed))
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     arithmetic = arithmetic_seconds(int(np.mean([row["updates"] for row in rows["rlkit"]])), args.steps)
@@ -207,7 +216,8 @@ ATARI = dict(env_id="ALE/Pong-v5", lr=1e-4, batch_size=32, buffer_size=100_000, 
              target_update=1_000, exploration_fraction=0.1, exploration_final_eps=0.01, max_grad_norm=10.0)
 
 
-def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto", update_path: str = "auto") -> dict:
+def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto", update_path: str = "auto",
+                allocator: str = "retain") -> dict:
     a = ATARI
     config = load_config(ROOT / "configs" / "atari_dqn.yaml", [
         f"env.id={a['env_id']}", f"env.num_envs={args.atari_envs}", "agent.name=dqn", "agent.n_step=1",
@@ -217,8 +227,9 @@ def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto"
         f"train.total_steps={args.atari_steps}", f"train.learning_starts={args.atari_learning_starts}",
         f"train.train_freq={a['train_freq']}", "train.gradient_steps=1", "train.eval_every=0",
         "train.checkpoint_every=0", "train.eval_episodes=1", "train.log_every=1000", f"device={args.device}",
-        f"seed={args.seed}", f"run_dir={workdir / f'atari_{precision}_{update_path}'}",
+        f"seed={args.seed}", f"run_dir={workdir / f'atari_{precision}_{update_path}_{allocator}'}",
         f"threads={args.atari_threads}", f"agent.precision={precision}", f"agent.compile={update_path}",
+        f"allocator={allocator}",
     ])
     result = train(config, progress=False)
     precision = load_agent(result.checkpoint).precision  # what auto resolved to
@@ -230,12 +241,14 @@ def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto"
 
 
 def atari_sb3(args: argparse.Namespace) -> dict:
+    import ale_py
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
     a = ATARI
+    gym.register_envs(ale_py)  # this process has not imported rlkit's Atari support, which registers the ids
 
     class Clock(BaseCallback):
         def __init__(self):
@@ -334,24 +347,25 @@ def _median_row(rows: list[dict]) -> dict:
 
 def atari(args: argparse.Namespace) -> None:
     default_threads = torch.get_num_threads()
-    rounds: dict[str, list[dict]] = {"ours": [], "fp32": [], "graphed": [], "sb3": []}
+    rounds: dict[str, list[dict]] = {"ours": [], "fp32": [], "system": [], "graphed": [], "sb3": []}
+    cpu = not args.device.startswith("cuda")
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(args.rounds):  # alternate every configuration, then take medians
             workdir = Path(tmp) / f"round{index}"
-            rounds["ours"].append(atari_rlkit(args, workdir))
-            torch.set_num_threads(default_threads)  # SB3 and the floor run with torch's default
+            rounds["ours"].append(in_own_process(atari_rlkit, args, workdir))
             if rounds["ours"][-1]["precision"] != "fp32":
-                rounds["fp32"].append(atari_rlkit(args, workdir, "fp32"))
-                torch.set_num_threads(default_threads)
-            if args.device.startswith("cuda"):
-                rounds["graphed"].append(atari_rlkit(args, workdir, "auto", "cuda_graph"))
-                torch.set_num_threads(default_threads)
-            rounds["sb3"].append(atari_sb3(args))
+                rounds["fp32"].append(in_own_process(atari_rlkit, args, workdir, "fp32"))
+            if cpu:
+                rounds["system"].append(in_own_process(atari_rlkit, args, workdir, "auto", "auto", "system"))
+            else:
+                rounds["graphed"].append(in_own_process(atari_rlkit, args, workdir, "auto", "cuda_graph"))
+            rounds["sb3"].append(in_own_process(atari_sb3, args))
             print(f"round {index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     ours, theirs = _median_row(rounds["ours"]), _median_row(rounds["sb3"])
     ours_fp32 = _median_row(rounds["fp32"]) if rounds["fp32"] else None
+    system = _median_row(rounds["system"]) if rounds["system"] else None
     graphed = _median_row(rounds["graphed"]) if rounds["graphed"] else None
-    for row in (ours, theirs, ours_fp32, graphed):
+    for row in (ours, theirs, ours_fp32, system, graphed):
         if row is not None:
             row["updates"] = int(row["updates"])
     floor_seconds = atari_floor(ours["updates"], int(ours["train_steps"]), args.device)
@@ -367,6 +381,8 @@ def atari(args: argparse.Namespace) -> None:
     runs = [(f"rlkit DQN (agent.precision=auto: {ours['precision']})", ours)]
     if ours_fp32 is not None:
         runs.append(("rlkit DQN (agent.precision=fp32)", ours_fp32))
+    if system is not None:
+        runs.append((f"rlkit DQN (allocator=system, precision {system['precision']})", system))
     if graphed is not None:
         runs.append(("rlkit DQN (agent.compile=cuda_graph)", graphed))
     for label, row in (*runs, ("SB3 DQN", theirs)):
@@ -378,6 +394,13 @@ def atari(args: argparse.Namespace) -> None:
           f"{floor_sps / theirs['train_sps']:.2f}x | 1.00x |")
     print(f"| ale-py vector env alone ({args.atari_envs} envs, random actions) | {ceiling_sps:,.0f} | — | — | — | — "
           "| — |")
+    if args.rounds > 1:
+        print("\nper round, training steps/s (vs that round's SB3):")
+        for label, key in (("rlkit auto", "ours"), ("rlkit fp32", "fp32"), ("rlkit allocator=system", "system"),
+                           ("rlkit cuda_graph", "graphed"), ("SB3", "sb3")):
+            if rounds[key]:
+                print(f"  {label}: " + ", ".join(f"{row['train_sps']:,.0f} ({row['train_sps'] / peer['train_sps']:.2f}x)"
+                                                 for row, peer in zip(rounds[key], rounds["sb3"])))
     print(f"\ncollection-only: rlkit {ours['collect_sps'] / theirs['collect_sps']:.2f}x SB3; the env alone "
           f"{ceiling_sps / theirs['collect_sps']:.2f}x SB3 (measured last, in the same process)")
 

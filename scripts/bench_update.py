@@ -8,6 +8,10 @@ the update would take if every multiply-add ran at the machine's measured peak, 
 
     python scripts/bench_update.py                    # CartPole MLP (RL-Zoo: 4-256-256-2, batch 64) and Nature CNN
     python scripts/bench_update.py --only mlp --rounds 5
+    python scripts/bench_update.py --only cnn --allocator system   # glibc's defaults instead of a run's retain
+
+``--allocator`` is set once for the whole process (it is process-wide): ``retain`` (default) is what a training run
+applies at its start (rlkit/allocator.py), ``system`` leaves glibc's defaults; compare the two in separate runs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from arithmetic import flops_of, gemm_rate  # noqa: E402
 
 from rlkit.agents.registry import build_agent  # noqa: E402
+from rlkit.allocator import retain_freed_memory  # noqa: E402
 from rlkit.config import load_config  # noqa: E402
 from rlkit.replay import Batch  # noqa: E402
 
@@ -78,7 +83,7 @@ def update_flops(case: str) -> int:
     return flops_of(lambda: agent.update(batch))
 
 
-def bench(case: str, rounds: int, updates: int) -> None:
+def bench(case: str, rounds: int, updates: int, allocator: str) -> None:
     data = batches(*CASES[case][:4])
     rows: dict[str, list[float]] = {}
     agents = {}
@@ -95,7 +100,8 @@ def bench(case: str, rounds: int, updates: int) -> None:
     peak = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
     shape, _, actions, size, base = CASES[case]
     print(f"\n{case}: obs {shape}, {actions} actions, batch {size}, {' '.join(base)}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; median of {rounds} alternating rounds of {updates} updates\n")
+          f"{torch.get_num_threads()} threads, allocator {allocator}; median of {rounds} alternating rounds of "
+          f"{updates} updates\n")
     print(f"update work: {flops / 1e6:.1f} MFLOP; measured GEMM peak: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s\n")
     eager = statistics.median(next(iter(rows.values())))
@@ -116,11 +122,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--updates", type=int, default=300, help="updates per row per round (CNN: a tenth)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--allocator", choices=["retain", "system"], default="retain",
+                        help="the C allocator's handling of freed memory, as config.allocator (default: retain)")
     args = parser.parse_args()
+    retain_freed_memory(args.allocator)
     if args.threads:
         torch.set_num_threads(args.threads)
     for case in [args.only] if args.only else list(CASES):
-        bench(case, args.rounds, args.updates if case == "mlp" else max(args.updates // 10, 5))
+        bench(case, args.rounds, args.updates if case == "mlp" else max(args.updates // 10, 5), args.allocator)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,21 @@ def test_bf16_update_learns_a_fixed_batch(bf16_hardware):
     for _ in range(60):
         last = agent.update(batch)["loss"].item()
     assert last < 0.1 * first
+
+
+@pytest.mark.parametrize("torso", ["nature_cnn", "impala_cnn"])
+def test_uint8_pixels_under_autocast_match_the_float32_batch_exactly(torso):
+    # The CNN torsos cast uint8 pixels straight to bf16 under autocast; the result must be what the first
+    # convolution's own cast of the float32 batch (pixels / 255) gave, bit for bit.
+    from rlkit.nets.torsos import ImpalaCNN, NatureCNN
+
+    torch.manual_seed(0)
+    network = (NatureCNN if torso == "nature_cnn" else ImpalaCNN)(SHAPE)
+    pixels = torch.as_tensor(image_batch(size=4).obs)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        direct = network(pixels)
+        floats = (pixels.float() / 255.0).contiguous(memory_format=torch.channels_last)
+        body = network.stages if torso == "impala_cnn" else network.conv
+        reference = network.fc(body(floats))
+    assert direct.dtype == torch.bfloat16
+    assert torch.equal(direct, reference)

@@ -132,14 +132,23 @@ class ImpalaCNN(nn.Module):
 
 
 def _scaled_channels_last(obs: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) uint8 or float -> float32 in channels-last memory order, uint8 scaled to [0, 1].
+    """(B, C, H, W) uint8 or float -> float32 (uint8 under autocast: its dtype) in channels-last memory order, uint8
+    scaled to [0, 1].
 
     The CNN torsos keep their conv weights channels-last too: oneDNN's convolutions on CPU run a DQN update faster
     in that layout (``scripts/bench_update.py`` times the Nature CNN's update). The layout changes strides only; values,
     shapes, state dicts and checkpoints are the same as in the default layout.
+
+    Under autocast (``agent.precision: bf16``) uint8 pixels go straight to the autocast dtype: the first
+    convolution would cast a float32 batch to it anyway, and the direct cast skips writing and reading that batch
+    twice. The values are the same: bf16 holds 0-255 exactly and the division rounds once, as the cast did.
     """
     obs = obs.contiguous(memory_format=torch.channels_last)  # before the cast: the copy moves 1-byte pixels
-    return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+    if obs.dtype != torch.uint8:
+        return obs.float()
+    device = obs.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
+    return obs.to(dtype).div_(255.0)
 
 
 class _ImpalaStage(nn.Module):

@@ -31,6 +31,7 @@ import torch
 
 from rlkit.training.checkpoint import (atomic_write, capture_rng_states, clean_temporary_files, restore_rng_states,
                               save_checkpoint)
+from rlkit.allocator import retain_freed_memory
 from rlkit.config import Config, config_to_dict, save_config
 from rlkit.device import resolve_device
 from rlkit.errors import CheckpointError, Interrupted, RunDirError, TrainingError
@@ -38,8 +39,10 @@ from rlkit.run_dir import CHECKPOINTED, RunDirLock, run_state
 
 
 def start_run(config: Config) -> torch.device:
-    """Seed torch, numpy and Python from ``config.seed``; return the device the run computes on."""
+    """Seed torch, numpy and Python from ``config.seed``, set the C allocator's handling of freed memory
+    (``config.allocator``: rlkit/allocator.py); return the device the run computes on."""
     device = resolve_device(config.device)
+    retain_freed_memory(config.allocator)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     np.random.seed(config.seed)
