@@ -3,7 +3,8 @@
 Both train with RL-Baselines3-Zoo's tuned QR-DQN settings (hyperparams/qrdqn.yml) for CartPole-v1 and Acrobot-v1,
 alternating library order from seed to seed (so the machine's drift falls on both), and the script prints env
 steps/s of each, the median of the per-seed ratios, and each agent's final greedy return over 20 episodes with the
-same evaluation seeds. Both run at one torch thread (rlkit's own choice for these networks; for SB3 it is faster
+same evaluation seeds. Each run has a fresh process of its own (scripts/isolated.py), so what rlkit sets
+process-wide (``allocator: retain``, threads) never reaches sb3-contrib's run. Both run at one torch thread (rlkit's own choice for these networks; for SB3 it is faster
 than its default on this kind of machine, so the comparison does not handicap it).
 
     python scripts/bench_family.py                         # both envs, 3 seeds
@@ -39,6 +40,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from isolated import in_own_process  # noqa: E402
 from rlkit.config import load_config  # noqa: E402
 from rlkit.run import train  # noqa: E402
 from rlkit.training.evaluate import load_agent, run_episodes  # noqa: E402
@@ -198,8 +200,8 @@ def main() -> None:
                 steps = max(int(ZOO[env_id]["steps"] * args.steps_scale), 1_000)
                 order = ("rlkit", "sb3") if seed % 2 == 0 else ("sb3", "rlkit")
                 for name in order:
-                    row = (run_rlkit(env_id, seed, Path(tmp), steps) if name == "rlkit" else
-                           run_sb3(env_id, seed, steps))
+                    row = (in_own_process(run_rlkit, env_id, seed, Path(tmp), steps) if name == "rlkit" else
+                           in_own_process(run_sb3, env_id, seed, steps))
                     row["steps_per_second"] = steps / row["seconds"]
                     rows[env_id][name].append(row)
                     print(f"{env_id} seed {seed} {name}: {row['steps_per_second']:,.0f} steps/s, "

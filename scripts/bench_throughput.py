@@ -33,7 +33,6 @@ every 1,000 steps) reaches a mean return of 475, for several seeds.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from arithmetic import flops_of, gemm_rate  # noqa: E402
+from isolated import in_own_process  # noqa: E402
 from rlkit.config import load_config  # noqa: E402
 from rlkit.training.evaluate import load_agent, run_episodes  # noqa: E402
 from rlkit.run import train  # noqa: E402
@@ -59,13 +59,6 @@ ZOO = dict(lr=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1_000,
            net_arch=[256, 256], max_grad_norm=10.0)
 EVAL_EPISODES = 20
 EVAL_SEED = 10_000
-
-
-def in_own_process(function, *args):
-    """``function(*args)`` in a fresh spawned interpreter (its return value pickled back): each benchmarked run
-    starts from torch's defaults and the C allocator's, whatever an earlier run set process-wide."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
 
 
 def rlkit_zoo_overrides(steps: int, seed: int, run_dir: Path) -> list[str]:
