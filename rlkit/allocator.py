@@ -3,10 +3,14 @@
 A CNN update allocates and frees tensors of 1-7 MB every step (a batch of float frames, autocast's bf16 copy of the
 3136x512 layer, its gradient). glibc's malloc serves blocks of this size with a fresh ``mmap`` and unmaps them on
 free, or trims them off the top of the heap (of the main thread's, and of the arenas it gives torch's worker
-threads), so updates keep writing those megabytes into new pages, one page fault per 4 KB. On the project's VMs that was a third of a bf16 Nature-CNN update: scripts/bench_update.py measures it
-(docs/bench_update.md). ``retain_freed_memory`` raises glibc's mmap and trim thresholds so freed blocks stay in the
-heap for the next update: the process keeps what it has already used (its peak transient memory) instead of giving
-it back and faulting it in again. Other C libraries (musl, macOS, Windows) are left as they are.
+threads), so updates keep writing those megabytes into new pages, one page fault per 4 KB. Whether glibc's
+defaults do this depends on the heap's history; where they do, it costs a bf16 Nature-CNN update about a third of
+its time. ``scripts/bench_throughput.py --atari`` measures the setting in the training loop (its
+``allocator=system`` row), ``scripts/bench_update.py`` counts the faults per update.
+
+``retain_freed_memory`` raises glibc's mmap and trim thresholds so freed blocks stay in the heap for the next
+update: the process keeps what it has already used (its peak transient memory) instead of giving it back and
+faulting it in again. Other C libraries (musl, macOS, Windows) are left as they are.
 
     retain_freed_memory("retain")   # a run's start (rlkit/training/chores.py), from config.allocator
 """

@@ -1,11 +1,11 @@
 """Peer check of the DQN family: rlkit's QR-DQN against sb3-contrib's QR-DQN, identical hyperparameters, one run.
 
 Both train with RL-Baselines3-Zoo's tuned QR-DQN settings (hyperparams/qrdqn.yml) for CartPole-v1 and Acrobot-v1,
-alternating library order from seed to seed (so the machine's drift falls on both), and the script prints env
-steps/s of each, the median of the per-seed ratios, and each agent's final greedy return over 20 episodes with the
-same evaluation seeds. Each run has a fresh process of its own (scripts/isolated.py), so what rlkit sets
-process-wide (``allocator: retain``, threads) never reaches sb3-contrib's run. Both run at one torch thread (rlkit's own choice for these networks; for SB3 it is faster
-than its default on this kind of machine, so the comparison does not handicap it).
+alternating library order from seed to seed (so the machine's drift falls on both), and the script prints env steps/s of
+each, the median of the per-seed ratios, and each agent's final greedy return over 20 episodes with the same evaluation
+seeds. Each run has a fresh process of its own (scripts/isolated.py), so what rlkit sets process-wide (``allocator:
+retain``, threads) never reaches sb3-contrib's run. Both run at one torch thread (rlkit's own choice for these networks;
+for SB3 it is faster than its default on this kind of machine, so the comparison does not handicap it).
 
     python scripts/bench_family.py                         # both envs, 3 seeds
     python scripts/bench_family.py --envs CartPole-v1 --seeds 5

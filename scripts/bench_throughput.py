@@ -1,15 +1,14 @@
 """Training throughput of rlkit DQN vs Stable-Baselines3 DQN on CartPole-v1, and rlkit's sample efficiency.
 
-Default mode: both libraries train with RL-Zoo's tuned CartPole-v1 DQN hyperparameters, alternating, each run in
-a fresh process of its own (so what one library sets process-wide, torch threads or rlkit's ``allocator``, never
-reaches the other's run), and the script prints env steps/s for each, their ratio, and each agent's final greedy return over 20
-episodes. It also measures the compute floor in the same run: the same number of gradient updates (same network,
-batch, optimiser and clipping as rlkit) and batch-1 greedy action selections in plain PyTorch, with no env, no
-replay and no bookkeeping. rlkit's time over the floor's is the overhead it adds to the arithmetic. rlkit runs
-twice per round: with its default update path (agent.compile=auto, the fused MLP update) and with eager autograd
-(agent.compile=off). The last row is the bare arithmetic: the floor's FLOPs (torch's FLOP counter) at this
-machine's measured fp32 GEMM rate, the time no implementation of these updates can beat. Each figure is the median
-over rounds.
+Default mode: both libraries train with RL-Zoo's tuned CartPole-v1 DQN hyperparameters, alternating, each run in a fresh
+process of its own (so what one library sets process-wide, torch threads or rlkit's ``allocator``, never reaches the
+other's run), and the script prints env steps/s for each, their ratio, and each agent's final greedy return over 20
+episodes. It also measures the compute floor in the same run: the same number of gradient updates (same network, batch,
+optimiser and clipping as rlkit) and batch-1 greedy action selections in plain PyTorch, with no env, no replay and no
+bookkeeping. rlkit's time over the floor's is the overhead it adds to the arithmetic. rlkit runs twice per round: with
+its default update path (agent.compile=auto, the fused MLP update) and with eager autograd (agent.compile=off). The last
+row is the bare arithmetic: the floor's FLOPs (torch's FLOP counter) at this machine's measured fp32 GEMM rate, the time
+no implementation of these updates can beat. Each figure is the median over rounds.
 
     python scripts/bench_throughput.py                 # 50k steps, one round
     python scripts/bench_throughput.py --rounds 2      # alternate rlkit, SB3, floor twice
@@ -19,7 +18,8 @@ after learning starts, Adam, Huber, sticky actions, no episodic life for both): 
 learning starts) and training steps/s for rlkit (native ale-py vector env, ``--atari-envs`` games at once) and SB3
 (its AtariWrapper, one env), and the floor: the same number of updates and batch-1 action selections in plain
 PyTorch. On a CPU, rlkit also runs with ``allocator=system`` (glibc's defaults, as the peer and the floor have):
-the row shows what retaining freed memory (rlkit/allocator.py) is worth in the loop.
+the row shows what retaining freed memory (rlkit/allocator.py) is worth in the loop. The last column is the run's
+minor page faults (fresh 4 KB pages written, collection and replay fill included) per update.
 
     python scripts/bench_throughput.py --atari --atari-envs 4
     python scripts/bench_throughput.py --atari --device cuda     # the same on a GPU, plus a CUDA-graph row
@@ -33,6 +33,7 @@ every 1,000 steps) reaches a mean return of 475, for several seeds.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -224,13 +225,15 @@ def atari_rlkit(args: argparse.Namespace, workdir: Path, precision: str = "auto"
         f"threads={args.atari_threads}", f"agent.precision={precision}", f"agent.compile={update_path}",
         f"allocator={allocator}",
     ])
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     result = train(config, progress=False)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     precision = load_agent(result.checkpoint).precision  # what auto resolved to
     train_seconds = result.seconds - result.eval_seconds - result.warmup_seconds
     return {"collect_sps": result.warmup_steps / result.warmup_seconds,
             "train_sps": (result.steps - result.warmup_steps) / train_seconds,
             "updates": result.updates, "train_steps": result.steps - result.warmup_steps, "precision": precision,
-            "updates_per_s": result.updates / train_seconds}
+            "updates_per_s": result.updates / train_seconds, "faults_per_update": faults / max(result.updates, 1)}
 
 
 def atari_sb3(args: argparse.Namespace) -> dict:
@@ -264,14 +267,17 @@ def atari_sb3(args: argparse.Namespace) -> dict:
                 max_grad_norm=a["max_grad_norm"], optimize_memory_usage=False, seed=args.seed, device=args.device,
                 verbose=0)
     clock = Clock()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     started = time.perf_counter()
     model.learn(total_timesteps=args.atari_steps, callback=clock)
     ended = time.perf_counter()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     env.close()
     return {"collect_sps": args.atari_learning_starts / (clock.warmup_end - started),
             "train_sps": (args.atari_steps - args.atari_learning_starts) / (ended - clock.warmup_end),
             "updates": model._n_updates, "train_steps": args.atari_steps - args.atari_learning_starts,
-            "updates_per_s": model._n_updates / (ended - clock.warmup_end)}
+            "updates_per_s": model._n_updates / (ended - clock.warmup_end),
+            "faults_per_update": faults / max(model._n_updates, 1)}
 
 
 def atari_env_ceiling(args: argparse.Namespace, steps: int) -> float:
@@ -369,8 +375,8 @@ def atari(args: argparse.Namespace) -> None:
           f"and the floor with 1 env and {default_threads}, torch {torch.__version__}, device {device_name(args.device)}; "
           f"medians of {args.rounds} alternating round(s)\n")
     print("| run | collection-only steps/s | training steps/s | updates | updates/s | training vs SB3 | "
-          "training vs floor |")
-    print("|---|---|---|---|---|---|---|")
+          "training vs floor | page faults per update |")
+    print("|---|---|---|---|---|---|---|---|")
     runs = [(f"rlkit DQN (agent.precision=auto: {ours['precision']})", ours)]
     if ours_fp32 is not None:
         runs.append(("rlkit DQN (agent.precision=fp32)", ours_fp32))
@@ -381,12 +387,13 @@ def atari(args: argparse.Namespace) -> None:
     for label, row in (*runs, ("SB3 DQN", theirs)):
         print(f"| {label} | {row['collect_sps']:,.0f} | {row['train_sps']:,.0f} | {row['updates']:,} | "
               f"{row['updates_per_s']:,.1f} | "
-              f"{row['train_sps'] / theirs['train_sps']:.2f}x | {row['train_sps'] / floor_sps:.2f}x |")
+              f"{row['train_sps'] / theirs['train_sps']:.2f}x | {row['train_sps'] / floor_sps:.2f}x | "
+              f"{row['faults_per_update']:,.0f} |")
     print(f"| compute floor (plain PyTorch, fp32) | — | {floor_sps:,.0f} | {ours['updates']:,} | "
           f"{ours['updates'] / floor_seconds:,.1f} | "
-          f"{floor_sps / theirs['train_sps']:.2f}x | 1.00x |")
+          f"{floor_sps / theirs['train_sps']:.2f}x | 1.00x | — |")
     print(f"| ale-py vector env alone ({args.atari_envs} envs, random actions) | {ceiling_sps:,.0f} | — | — | — | — "
-          "| — |")
+          "| — | — |")
     if args.rounds > 1:
         print("\nper round, training steps/s (vs that round's SB3):")
         for label, key in (("rlkit auto", "ours"), ("rlkit fp32", "fp32"), ("rlkit allocator=system", "system"),

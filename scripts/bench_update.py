@@ -17,6 +17,7 @@ applies at its start (rlkit/allocator.py), ``system`` leaves glibc's defaults; c
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -68,13 +69,17 @@ def make_agent(case: str, overrides: list[str]):
     return build_agent(config, shape, dtype, actions, torch.device("cpu"))
 
 
-def seconds_per_update(agent, data, updates: int) -> float:
+def seconds_per_update(agent, data, updates: int) -> tuple[float, float]:
+    """(seconds, minor page faults) per update: a fault is a fresh 4 KB page the process writes for the first time,
+    which is what ``--allocator retain`` is for (rlkit/allocator.py)."""
     for batch in data[:3]:  # warm-up (and compilation for the inductor path)
         agent.update(batch)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     started = time.perf_counter()
     for index in range(updates):
         agent.update(data[index % len(data)])
-    return (time.perf_counter() - started) / updates
+    seconds = (time.perf_counter() - started) / updates
+    return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / updates
 
 
 def update_flops(case: str) -> int:
@@ -86,6 +91,7 @@ def update_flops(case: str) -> int:
 def bench(case: str, rounds: int, updates: int, allocator: str) -> None:
     data = batches(*CASES[case][:4])
     rows: dict[str, list[float]] = {}
+    faults: dict[str, list[float]] = {}
     agents = {}
     for label, overrides in PATHS[case]:
         try:
@@ -94,7 +100,9 @@ def bench(case: str, rounds: int, updates: int, allocator: str) -> None:
             print(f"{case}: {label} skipped: {error}", file=sys.stderr)
     for _ in range(rounds):
         for label, agent in agents.items():
-            rows.setdefault(label, []).append(seconds_per_update(agent, data, updates))
+            seconds, faulted = seconds_per_update(agent, data, updates)
+            rows.setdefault(label, []).append(seconds)
+            faults.setdefault(label, []).append(faulted)
         print(f"{case}: round done", file=sys.stderr, flush=True)
     flops = update_flops(case)
     peak = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
@@ -105,15 +113,16 @@ def bench(case: str, rounds: int, updates: int, allocator: str) -> None:
     print(f"update work: {flops / 1e6:.1f} MFLOP; measured GEMM peak: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s\n")
     eager = statistics.median(next(iter(rows.values())))
-    print("| path | ms per update | speed vs first row | time vs fp32 arithmetic |")
-    print("|---|---|---|---|")
+    print("| path | ms per update | speed vs first row | time vs fp32 arithmetic | page faults per update |")
+    print("|---|---|---|---|---|")
     floor = flops / peak["fp32"]
     for label, times in rows.items():
         median = statistics.median(times)
-        print(f"| {label} | {median * 1e3:.3f} | {eager / median:.2f}x | {median / floor:.2f}x |")
-    print(f"| arithmetic at the fp32 GEMM peak | {floor * 1e3:.3f} | {eager / floor:.2f}x | 1.00x |")
+        print(f"| {label} | {median * 1e3:.3f} | {eager / median:.2f}x | {median / floor:.2f}x | "
+              f"{statistics.median(faults[label]):,.0f} |")
+    print(f"| arithmetic at the fp32 GEMM peak | {floor * 1e3:.3f} | {eager / floor:.2f}x | 1.00x | — |")
     print(f"| arithmetic at the bf16 GEMM peak | {flops / peak['bf16'] * 1e3:.3f} | "
-          f"{eager / (flops / peak['bf16']):.2f}x | {peak['fp32'] / peak['bf16']:.2f}x |")
+          f"{eager / (flops / peak['bf16']):.2f}x | {peak['fp32'] / peak['bf16']:.2f}x | — |")
 
 
 def main() -> None:
