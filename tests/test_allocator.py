@@ -20,7 +20,7 @@ glibc_only = pytest.mark.skipif(not sys.platform.startswith("linux") or platform
 # Nature-CNN DQN updates on replay-shaped batches (fp32: the fault pattern does not need bf16 hardware), printing the
 # mean minor page faults per update after a warm-up: each fault is a fresh 4 KB page written for the first time. On
 # glibc's defaults, with two torch threads, updates fault in 20-700 pages each on the development VM, varying from run
-# to run (bursts of 400-2,500 pages; bf16 in bench_update.py's loop: 3,200 every update). A retaining heap still grows
+# to run (bursts of 400-2,500 pages; a bf16 agent alone in its process: 3,200 every update). A retaining heap grows
 # now and then: one update in a few dozen faults in a few hundred pages.
 FAULTS_PER_UPDATE = textwrap.dedent("""
     import resource, sys
