@@ -4,9 +4,9 @@ A CNN update allocates and frees tensors of 1-7 MB every step (a batch of float 
 3136x512 layer, its gradient). glibc's malloc serves blocks of this size with a fresh ``mmap`` and unmaps them on
 free, or trims them off the top of the heap (of the main thread's, and of the arenas it gives torch's worker
 threads), so updates keep writing those megabytes into new pages, one page fault per 4 KB. Whether glibc's
-defaults do this depends on the heap's history; where they do, it costs a bf16 Nature-CNN update about a third of
-its time. ``scripts/bench_throughput.py --atari`` measures the setting in the training loop (its
-``allocator=system`` row), ``scripts/bench_update.py`` counts the faults per update.
+defaults do this depends on the heap's history; where they do, the faults are a large share of a bf16 CNN
+update's time. ``scripts/bench_throughput.py --atari`` measures the setting in the training loop (its
+``allocator=system`` row; docs/bench_throughput_atari.md), ``scripts/bench_update.py`` counts the faults per update.
 
 ``retain_freed_memory`` raises glibc's mmap and trim thresholds so freed blocks stay in the heap for the next
 update: the process keeps what it has already used (its peak transient memory) instead of giving it back and
